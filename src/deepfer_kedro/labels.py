@@ -1,0 +1,16 @@
+"""The one place that names the emotions, the image size and the splits."""
+
+# Alphabetical, as in the Kaggle folder layout; the model's output order.
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+NUM_CLASSES = len(EMOTIONS)
+IMAGE_SIZE = 48
+
+# The challenge CSV numbers emotions differently: 0=Angry 1=Disgust 2=Fear 3=Happy 4=Sad
+# 5=Surprise 6=Neutral.
+CSV_EMOTION_CODES: dict[int, str] = {
+    0: "angry", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral",
+}
+
+# Official FER2013 usages and the split each one is used as.
+USAGE_TO_SPLIT: dict[str, str] = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+SPLITS: tuple[str, ...] = ("train", "val", "test")

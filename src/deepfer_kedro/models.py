@@ -1,0 +1,147 @@
+"""Model and augmentation builders. Only the ``keras`` API, so every Keras 3 backend runs them;
+no Kedro or MLflow import, so a bare GPU machine can use them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+from deepfer_kedro.labels import IMAGE_SIZE, NUM_CLASSES
+
+VGG16_BLOCKS = 5
+IMAGENET_FIX = (
+    "Either download vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 elsewhere and set "
+    "`model.weights: <path to that file>` in conf/<env>/parameters_training.yml (or "
+    "`kedro run --params model.weights=<path>`), or set `model.weights: null` to train from scratch."
+)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights cannot be loaded (offline, or a bad local file)."""
+
+
+def build_augmentation(params: dict[str, Any], seed: int | None = None) -> keras.Sequential:
+    """Random transforms for faces scaled to [0, 1]; active only in training.
+
+    ``params``: ``horizontal_flip`` (bool), ``rotation_degrees``, ``width_shift``, ``height_shift``,
+    ``zoom`` (fractions), and optionally ``crop_padding`` (pixels of random crop after padding)
+    and ``random_erasing`` (probability). The original recipe fills with the nearest pixel, as
+    ``ImageDataGenerator`` does.
+    """
+    steps: list[keras.layers.Layer] = []
+    if params.get("horizontal_flip"):
+        steps.append(layers.RandomFlip("horizontal", seed=seed))
+    if params.get("rotation_degrees"):
+        steps.append(layers.RandomRotation(params["rotation_degrees"] / 360.0, fill_mode="nearest",
+                                           seed=seed))
+    if params.get("width_shift") or params.get("height_shift"):
+        steps.append(layers.RandomTranslation(params.get("height_shift", 0.0),
+                                              params.get("width_shift", 0.0),
+                                              fill_mode="nearest", seed=seed))
+    if params.get("zoom"):
+        steps.append(layers.RandomZoom(params["zoom"], fill_mode="nearest", seed=seed))
+    if params.get("crop_padding"):
+        pad = int(params["crop_padding"])
+        steps.append(layers.ZeroPadding2D(pad))
+        steps.append(layers.RandomCrop(IMAGE_SIZE, IMAGE_SIZE, seed=seed))
+    if params.get("random_erasing"):
+        steps.append(layers.RandomErasing(factor=float(params["random_erasing"]),
+                                          scale=(0.02, 0.25), value_range=(0.0, 1.0), seed=seed))
+    return keras.Sequential(steps, name="augmentation")
+
+
+def load_vgg16_base(input_size: int, weights: str | None) -> keras.Model:
+    """VGG16 without its top, with ImageNet weights, none (``None``) or a local weights file."""
+    shape = (input_size, input_size, 3)
+    if weights in (None, "null", "none", "None"):
+        return keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
+    if weights == "imagenet":
+        try:
+            return keras.applications.VGG16(include_top=False, weights="imagenet", input_shape=shape)
+        except Exception as err:  # keras raises a bare Exception when the download fails
+            raise WeightsUnavailableError(
+                f"Could not load the ImageNet weights for VGG16 ({err}). {IMAGENET_FIX}"
+            ) from err
+    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
+    try:
+        base.load_weights(weights)
+    except (OSError, ValueError, FileNotFoundError) as err:
+        raise WeightsUnavailableError(
+            f"Could not load VGG16 weights from the local file {weights!r} ({err}). {IMAGENET_FIX}"
+        ) from err
+    return base
+
+
+def _set_trainable_blocks(base: keras.Model, fine_tune_blocks: int) -> None:
+    """Trains the top ``fine_tune_blocks`` of VGG16's five blocks; 0 freezes the base."""
+    first_trained = VGG16_BLOCKS - int(fine_tune_blocks) + 1
+    for layer in base.layers:
+        block = int(layer.name[len("block")]) if layer.name.startswith("block") else 0
+        layer.trainable = block >= first_trained
+
+
+def _head(x, dense_units: list[int], dropout: float, l2: float):
+    for units in dense_units:
+        x = layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.L2(l2))(x)
+        x = layers.Dropout(dropout)(x)
+    return layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="emotion")(x)
+
+
+def _scaled_input(input_size: int, augmentation: keras.Model | None):
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    if augmentation is not None and augmentation.layers:
+        x = augmentation(x)
+    if input_size != IMAGE_SIZE:
+        x = layers.Resizing(input_size, input_size)(x)
+    return inputs, x
+
+
+def build_vgg16_classifier(*, input_size: int = IMAGE_SIZE, weights: str | None = "imagenet",
+                           fine_tune_blocks: int = VGG16_BLOCKS, dense_units: list[int] = (256, 128),
+                           dropout: float = 0.5, l2: float = 1e-4,
+                           augmentation: keras.Model | None = None, **_: Any) -> keras.Model:
+    """The original recipe: gray 48x48 uint8 faces -> [0, 1] -> (augmentation) -> 3 channels ->
+    VGG16 -> normalization, pooling, flattening -> two L2-regularised dense layers with dropout
+    -> softmax over the 7 emotions."""
+    base = load_vgg16_base(input_size, weights)
+    _set_trainable_blocks(base, fine_tune_blocks)
+    inputs, x = _scaled_input(input_size, augmentation)
+    x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    x = base(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D(pool_size=2, padding="same")(x)
+    x = layers.Flatten()(x)
+    return keras.Model(inputs, _head(x, list(dense_units), dropout, l2), name="vgg16_fer")
+
+
+def build_vgg_fer(*, input_size: int = IMAGE_SIZE, stage_filters: list[int] = (64, 128, 256, 512),
+                  convs_per_stage: int = 2, dense_units: list[int] = (1024, 1024),
+                  dropout: float = 0.5, l2: float = 1e-4, augmentation: keras.Model | None = None,
+                  **_: Any) -> keras.Model:
+    """A VGG-style network for 48x48 faces trained from scratch (conv-BN-ReLU pairs, max-pool
+    per stage), the family of the best published single FER2013 networks."""
+    inputs, x = _scaled_input(input_size, augmentation)
+    regularizer = keras.regularizers.L2(l2)
+    for filters in stage_filters:
+        for _ in range(convs_per_stage):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=regularizer)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    return keras.Model(inputs, _head(x, list(dense_units), dropout, l2), name="vgg_fer")
+
+
+ARCHITECTURES = {"vgg16": build_vgg16_classifier, "vgg_fer": build_vgg_fer}
+
+
+def build_model(model_params: dict[str, Any], augmentation: keras.Model | None = None) -> keras.Model:
+    """Builds the architecture named by ``model_params['architecture']`` with the rest as arguments."""
+    params = dict(model_params)
+    name = params.pop("architecture", "vgg16")
+    if name not in ARCHITECTURES:
+        raise ValueError(f"model.architecture {name!r} is not one of {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name](augmentation=augmentation, **params)

@@ -1,0 +1,166 @@
+"""Evaluation on one split (PrivateTest by default): predictions, metrics, plots.
+
+Nothing here selects anything: the model arrives already chosen on the val split.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    ConfusionMatrixDisplay,
+    accuracy_score,
+    f1_score,
+    log_loss,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES  # noqa: E402
+from deepfer_kedro.pipelines.training.nodes import split_rows  # noqa: E402
+
+PROBABILITY_COLUMNS = [f"p_{emotion}" for emotion in EMOTIONS]
+
+
+def tta_views(images: np.ndarray, flip: bool = False, shift_pixels: int = 0) -> list[np.ndarray]:
+    """Test-time views of (N, 48, 48, 1) faces: the faces, their mirror images if ``flip``, and
+    if ``shift_pixels`` the four diagonal shifts by that many pixels (edges repeated) of each."""
+    views = [images]
+    if shift_pixels:
+        s = int(shift_pixels)
+        padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
+        size = images.shape[1]
+        views += [padded[:, dy:dy + size, dx:dx + size] for dy in (0, 2 * s) for dx in (0, 2 * s)]
+    if flip:
+        views += [view[:, :, ::-1] for view in views]
+    return views
+
+
+def average_probabilities(models: list[keras.Model], images: np.ndarray, flip: bool = False,
+                          shift_pixels: int = 0, batch_size: int = 256) -> np.ndarray:
+    """Mean softmax over models and test-time views."""
+    total = np.zeros((len(images), NUM_CLASSES))
+    views = tta_views(images, flip, shift_pixels)
+    for model in models:
+        for view in views:
+            total += model.predict(view, batch_size=batch_size, verbose=0)
+    return total / (len(models) * len(views))
+
+
+def _prediction_table(image_index: pd.DataFrame, rows: np.ndarray, labels: np.ndarray,
+                      probabilities: np.ndarray) -> pd.DataFrame:
+    table = image_index.iloc[rows][["source", "split"]].reset_index(drop=True)
+    table["true_emotion"] = [EMOTIONS[i] for i in labels]
+    table["predicted_emotion"] = [EMOTIONS[i] for i in probabilities.argmax(axis=1)]
+    table["confidence"] = probabilities.max(axis=1)
+    table[PROBABILITY_COLUMNS] = probabilities
+    return table
+
+
+def predict_emotions(trained_model: keras.Model, face_pixels: dict[str, np.ndarray],
+                     image_index: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
+    """One row per face of ``evaluation['split']``: true and predicted emotion, confidence and
+    the 7 probabilities, with optional test-time augmentation (``tta.flip``, ``tta.shift_pixels``)."""
+    return predict_emotions_ensemble({"model": trained_model}, face_pixels, image_index, evaluation)
+
+
+def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: dict[str, np.ndarray],
+                              image_index: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
+    """Like ``predict_emotions`` with the probabilities averaged over several models.
+
+    ``trained_models`` maps names to models or to functions that load one (a Kedro
+    ``PartitionedDataset``); ``evaluation['ensemble']`` may list the names to use, otherwise
+    all are used."""
+    wanted = evaluation.get("ensemble") or sorted(trained_models)
+    unknown = sorted(set(wanted) - set(trained_models))
+    if unknown:
+        raise ValueError(f"Models {unknown} are not among the saved ones: {sorted(trained_models)}")
+    models = [m() if callable(m) and not isinstance(m, keras.Model) else m
+              for m in (trained_models[name] for name in wanted)]
+    rows = split_rows(image_index, evaluation["split"], evaluation.get("max_images_per_class"),
+                      evaluation["seed"])
+    images = face_pixels["pixels"][rows][..., None]
+    labels = image_index["label"].to_numpy()[rows]
+    tta = evaluation.get("tta") or {}
+    probabilities = average_probabilities(models, images, bool(tta.get("flip")),
+                                          int(tta.get("shift_pixels", 0)),
+                                          int(evaluation.get("batch_size", 256)))
+    return _prediction_table(image_index, rows, labels, probabilities)
+
+
+def compute_evaluation_metrics(predictions: pd.DataFrame) -> dict[str, Any]:
+    """Loss, top-1 accuracy, macro and weighted F1, macro precision and recall, one-vs-rest AUC
+    and per-class precision, recall and F1 (scikit-learn)."""
+    y_true = predictions["true_emotion"].map(EMOTIONS.index).to_numpy()
+    probabilities = predictions[PROBABILITY_COLUMNS].to_numpy()
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)  # CSV rounding
+    y_pred = probabilities.argmax(axis=1)
+    labels = list(range(NUM_CLASSES))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    present = sorted(set(y_true))
+    auc = (roc_auc_score(y_true, probabilities[:, present] / probabilities[:, present].sum(1, keepdims=True),
+                         multi_class="ovr", labels=present) if len(present) > 2 else float("nan"))
+    return {
+        "split": str(predictions["split"].iloc[0]),
+        "images": int(len(predictions)),
+        "loss": float(log_loss(y_true, probabilities, labels=labels)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "auc_ovr": float(auc),
+        "per_class": {
+            emotion: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for emotion, p, r, f, s in zip(EMOTIONS, precision, recall, f1, support, strict=True)
+        },
+    }
+
+
+def evaluation_metrics_for_mlflow(evaluation_metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Flat ``{split}_{metric}`` values (per-class recall and F1 too) for MLflow."""
+    split = evaluation_metrics["split"]
+    flat = {f"{split}_{k}": v for k, v in evaluation_metrics.items()
+            if isinstance(v, float) and np.isfinite(v)}
+    for emotion, scores in evaluation_metrics["per_class"].items():
+        flat[f"{split}_recall_{emotion}"] = scores["recall"]
+        flat[f"{split}_f1_{emotion}"] = scores["f1"]
+    return {name: {"value": float(value), "step": 0} for name, value in flat.items()}
+
+
+def format_metrics_table(evaluation_metrics: dict[str, Any]) -> str:
+    """The metrics as a Markdown report."""
+    m = evaluation_metrics
+    lines = [
+        f"# Evaluation on the {m['split']} split ({m['images']} images)", "",
+        "| metric | value |", "|---|---|",
+        *(f"| {name} | {m[name]:.4f} |" for name in
+          ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "auc_ovr", "loss")),
+        "", "| emotion | precision | recall | F1 | images |", "|---|---|---|---|---|",
+        *(f"| {e} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['support']} |"
+          for e, s in m["per_class"].items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_confusion_matrix(predictions: pd.DataFrame) -> plt.Figure:
+    """Confusion matrix as counts and row-normalised (recall per true emotion)."""
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), layout="constrained")
+    split = predictions["split"].iloc[0]
+    for ax, normalize, title in ((axes[0], None, "counts"), (axes[1], "true", "share of each true emotion")):
+        ConfusionMatrixDisplay.from_predictions(
+            predictions["true_emotion"], predictions["predicted_emotion"], labels=list(EMOTIONS),
+            normalize=normalize, ax=ax, colorbar=False, cmap="Blues",
+            values_format="d" if normalize is None else ".2f")
+        ax.set_title(f"{split}: {title}")
+        ax.tick_params(axis="x", rotation=45)
+    return fig
