@@ -35,7 +35,7 @@ class ReproducibilityTagsHook:
             "keras_backend": keras.backend.backend(),
             "keras_version": keras.__version__,
             "kedro_env": run_params.get("env") or "base",
-            "kedro_pipeline": run_params.get("pipeline_name") or "__default__",
+            "kedro_pipeline": ",".join(run_params.get("pipeline_names") or ["__default__"]),
         })
 
     @hook_impl

@@ -2,8 +2,11 @@
 
 from kedro.pipeline import Pipeline
 
-from deepfer_kedro.pipelines import augmentation, class_analysis, data_processing, evaluate, training
-from deepfer_kedro.pipelines.evaluate.pipeline import create_ensemble_pipeline
+from deepfer_kedro.pipelines.augmentation import pipeline as augmentation
+from deepfer_kedro.pipelines.class_analysis import pipeline as class_analysis
+from deepfer_kedro.pipelines.data_processing import pipeline as data_processing
+from deepfer_kedro.pipelines.evaluate import pipeline as evaluate
+from deepfer_kedro.pipelines.training import pipeline as training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -14,7 +17,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "augmentation": augmentation.create_pipeline(),
         "training": training.create_pipeline(),
         "evaluate": evaluate.create_pipeline(),
-        "evaluate_ensemble": create_ensemble_pipeline(),
+        "evaluate_ensemble": evaluate.create_ensemble_pipeline(),
     }
     pipelines["__default__"] = (
         pipelines["data_processing"] + pipelines["class_analysis"] + pipelines["augmentation"]

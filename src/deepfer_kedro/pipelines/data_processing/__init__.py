@@ -1,5 +1,4 @@
-"""Dataset cataloguing: raw FER2013 in any layout -> image index, pixels, data-quality report."""
+"""The data_processing pipeline: `nodes.py` (plain functions) and `pipeline.py` (wiring).
 
-from .pipeline import create_pipeline
-
-__all__ = ["create_pipeline"]
+Kept free of imports so that `nodes` loads without Kedro.
+"""

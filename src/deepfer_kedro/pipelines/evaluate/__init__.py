@@ -1,5 +1,4 @@
-"""The evaluate pipeline."""
+"""The evaluate pipeline: `nodes.py` (plain functions) and `pipeline.py` (wiring).
 
-from .pipeline import create_pipeline
-
-__all__ = ["create_pipeline"]
+Kept free of imports so that `nodes` loads without Kedro.
+"""

@@ -1,0 +1,118 @@
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from deepfer_kedro.labels import EMOTIONS
+from deepfer_kedro.pipelines.evaluate.nodes import (
+    PROBABILITY_COLUMNS,
+    compute_evaluation_metrics,
+    evaluation_metrics_for_mlflow,
+    format_metrics_table,
+    plot_confusion_matrix,
+    predict_emotions,
+    predict_emotions_ensemble,
+    tta_views,
+)
+
+EVALUATION = {"split": "test", "max_images_per_class": None, "seed": 0, "batch_size": 8,
+              "tta": {"flip": False, "shift_pixels": 0}}
+
+
+def predictions_table(seed=0, n=70):
+    rng = np.random.default_rng(seed)
+    probabilities = rng.dirichlet(np.ones(7), size=n)
+    true = np.arange(n) % 7
+    probabilities[true == 3, 3] += 2  # make "happy" easy
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    table = pd.DataFrame(probabilities, columns=PROBABILITY_COLUMNS)
+    table.insert(0, "source", [f"s{i}" for i in range(n)])
+    table.insert(1, "split", "test")
+    table.insert(2, "true_emotion", [EMOTIONS[i] for i in true])
+    table.insert(3, "predicted_emotion", [EMOTIONS[i] for i in probabilities.argmax(1)])
+    return table, true, probabilities
+
+
+def test_metrics_match_scikit_learn():
+    table, true, probabilities = predictions_table()
+    metrics = compute_evaluation_metrics(table)
+    predicted = probabilities.argmax(1)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(true, predicted))
+    assert metrics["macro_f1"] == pytest.approx(f1_score(true, predicted, average="macro"))
+    assert metrics["weighted_f1"] == pytest.approx(f1_score(true, predicted, average="weighted"))
+    assert metrics["auc_ovr"] == pytest.approx(roc_auc_score(true, probabilities, multi_class="ovr"))
+    assert metrics["loss"] == pytest.approx(-np.mean(np.log(probabilities[np.arange(70), true])))
+    assert metrics["per_class"]["happy"]["recall"] == 1.0
+    assert metrics["images"] == 70 and metrics["split"] == "test"
+
+
+def test_mlflow_names_and_report():
+    metrics = compute_evaluation_metrics(predictions_table()[0])
+    flat = evaluation_metrics_for_mlflow(metrics)
+    assert flat["test_accuracy"] == {"value": metrics["accuracy"], "step": 0}
+    assert flat["test_recall_disgust"]["value"] == metrics["per_class"]["disgust"]["recall"]
+    report = format_metrics_table(metrics)
+    assert f"| accuracy | {metrics['accuracy']:.4f} |" in report and "| disgust |" in report
+
+
+def test_tta_views():
+    images = np.arange(2 * 48 * 48).reshape(2, 48, 48, 1)
+    assert len(tta_views(images)) == 1
+    flipped = tta_views(images, flip=True)
+    np.testing.assert_array_equal(flipped[1], images[:, :, ::-1])
+    ten = tta_views(images, flip=True, shift_pixels=2)
+    assert len(ten) == 10 and all(v.shape == images.shape for v in ten)
+    np.testing.assert_array_equal(ten[1][:, 2:, 2:], images[:, :-2, :-2])  # shifted down-right
+
+
+def _tiny_model(seed):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(x))
+
+
+def _faces():
+    rng = np.random.default_rng(0)
+    index = pd.DataFrame({"source": [f"s{i}" for i in range(28)], "label": np.arange(28) % 7,
+                          "split": ["train"] * 14 + ["test"] * 14})
+    index["emotion"] = [EMOTIONS[i] for i in index["label"]]
+    return {"pixels": rng.integers(0, 256, (28, 48, 48), dtype=np.uint8)}, index
+
+
+def test_predictions_table_is_one_row_per_test_face():
+    faces, index = _faces()
+    model = _tiny_model(0)
+    table = predict_emotions(model, faces, index, EVALUATION)
+    assert table["source"].tolist() == [f"s{i}" for i in range(14, 28)]
+    expected = model.predict(faces["pixels"][14:, ..., None], verbose=0)
+    np.testing.assert_allclose(table[PROBABILITY_COLUMNS].to_numpy(), expected, rtol=1e-5)
+    assert (table["predicted_emotion"] == [EMOTIONS[i] for i in expected.argmax(1)]).all()
+    assert table["true_emotion"].tolist() == [EMOTIONS[i] for i in np.arange(14, 28) % 7]
+
+
+def test_tta_and_ensemble_average_probabilities():
+    faces, index = _faces()
+    first, second = _tiny_model(0), _tiny_model(1)
+    x = faces["pixels"][14:, ..., None]
+    flip = {**EVALUATION, "tta": {"flip": True, "shift_pixels": 0}}
+    table = predict_emotions_ensemble({"a": first, "b": lambda: second}, faces, index, flip)
+    expected = np.mean([m.predict(v, verbose=0) for m in (first, second) for v in (x, x[:, :, ::-1])], axis=0)
+    np.testing.assert_allclose(table[PROBABILITY_COLUMNS].to_numpy(), expected, rtol=1e-5)
+    only_a = predict_emotions_ensemble({"a": first, "b": second}, faces, index, {**EVALUATION, "ensemble": ["a"]})
+    np.testing.assert_allclose(only_a[PROBABILITY_COLUMNS].to_numpy(), first.predict(x, verbose=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="'c'"):
+        predict_emotions_ensemble({"a": first}, faces, index, {**EVALUATION, "ensemble": ["c"]})
+
+
+def test_confusion_matrix_counts_and_normalised():
+    table, true, probabilities = predictions_table()
+    fig = plot_confusion_matrix(table)
+    counts, shares = (ax.images[0].get_array() for ax in fig.axes[:2])
+    assert counts.sum() == 70
+    assert counts[3, 3] == 10  # every happy face predicted happy
+    np.testing.assert_allclose(np.asarray(shares).sum(axis=1), 1)
+    assert np.trace(counts) / 70 == pytest.approx(compute_evaluation_metrics(table)["accuracy"])
+    plt.close(fig)

@@ -1,0 +1,171 @@
+"""The training core: model wiring, weights options, class weights, checkpointing, seeds."""
+
+import urllib.error
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfer_kedro import models
+from deepfer_kedro.labels import EMOTIONS
+from deepfer_kedro.pipelines.training.nodes import (
+    history_metrics,
+    plot_training_curves,
+    select_split,
+    split_rows,
+    train_model,
+)
+
+SMALL_NET = {"architecture": "vgg_fer", "stage_filters": [8, 16], "convs_per_stage": 1,
+             "dense_units": [16], "dropout": 0.1, "l2": 0.0}
+TRAINING = {"optimizer": "adam", "learning_rate": 0.003, "batch_size": 16, "epochs": 4,
+            "checkpoint": {"monitor": "val_accuracy", "mode": "max"},
+            "reduce_lr": {"monitor": "val_loss", "factor": 0.5, "patience": 1},
+            "early_stopping": {"monitor": "val_accuracy", "mode": "max", "patience": 10},
+            "verbose": 0}
+WEIGHTS = {e: 1.0 for e in EMOTIONS}
+
+
+def learnable_faces(per_class=12, seed=0):
+    """Each emotion is a bright horizontal band at its own height, plus noise."""
+    rng = np.random.default_rng(seed)
+    images, labels, splits = [], [], []
+    for split in ("train", "val"):
+        for label in range(7):
+            for _ in range(per_class):
+                image = rng.integers(0, 60, (48, 48))
+                image[6 * label:6 * label + 6] += 190
+                images.append(image.astype(np.uint8))
+                labels.append(label)
+                splits.append(split)
+    index = pd.DataFrame({"source": [f"s{i}" for i in range(len(labels))],
+                          "emotion": [EMOTIONS[i] for i in labels], "label": labels, "split": splits})
+    return {"pixels": np.stack(images)}, index
+
+
+def test_vgg16_recipe_shapes_and_head():
+    model = models.build_vgg16_classifier(weights=None, dense_units=[64, 32], dropout=0.3, l2=0.01)
+    assert model.input_shape == (None, 48, 48, 1)
+    assert model.output_shape == (None, 7)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [d.units for d in dense] == [64, 32, 7]
+    assert all(isinstance(d.kernel_regularizer, keras.regularizers.L2) for d in dense[:2])
+    assert pytest.approx(float(dense[0].kernel_regularizer.l2)) == 0.01
+    assert [d.rate for d in model.layers if isinstance(d, keras.layers.Dropout)] == [0.3, 0.3]
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.index("Functional") < kinds.index("BatchNormalization") < kinds.index("MaxPooling2D") \
+        < kinds.index("Flatten")
+    probabilities = model.predict(np.zeros((2, 48, 48, 1), np.uint8), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("blocks, trained", [(0, set()), (2, {4, 5}), (5, {1, 2, 3, 4, 5})])
+def test_fine_tune_blocks_sets_which_vgg_blocks_train(blocks, trained):
+    model = models.build_vgg16_classifier(weights=None, fine_tune_blocks=blocks)
+    base = next(layer for layer in model.layers if layer.name == "vgg16")
+    convs = [layer for layer in base.layers if "conv" in layer.name]
+    assert {int(c.name[5]) for c in convs if c.trainable} == trained
+
+
+def test_input_size_resizes_faces_for_the_base():
+    model = models.build_vgg16_classifier(weights=None, input_size=64)
+    assert model.get_layer("vgg16").input_shape == (None, 64, 64, 3)
+    assert model.input_shape == (None, 48, 48, 1)
+
+
+def test_unknown_architecture_is_named():
+    with pytest.raises(ValueError, match="'resnet'"):
+        models.build_model({"architecture": "resnet"})
+
+
+def test_offline_imagenet_stops_before_training_and_names_both_fixes(monkeypatch, tmp_path):
+    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path))  # no cached weights
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", offline)
+    monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("training started"))
+    faces, index = learnable_faces(2)
+    with pytest.raises(models.WeightsUnavailableError) as error:
+        train_model(faces, index, WEIGHTS, {"architecture": "vgg16", "weights": "imagenet"},
+                    TRAINING, {}, seed=0)
+    message = str(error.value)
+    assert "ImageNet" in message and "model.weights: null" in message
+    assert "model.weights: <path" in message and "notop.h5" in message
+
+
+def test_local_weights_file_is_loaded(tmp_path):
+    source = keras.applications.VGG16(include_top=False, weights=None, input_shape=(48, 48, 3))
+    path = tmp_path / "vgg16_notop.weights.h5"
+    source.save_weights(path)
+    model = models.build_vgg16_classifier(weights=str(path))
+    loaded = model.get_layer("vgg16").get_layer("block5_conv3").get_weights()[0]
+    np.testing.assert_array_equal(loaded, source.get_layer("block5_conv3").get_weights()[0])
+
+
+def test_missing_local_weights_file_names_it(tmp_path):
+    with pytest.raises(models.WeightsUnavailableError, match="nope.h5"):
+        models.build_vgg16_classifier(weights=str(tmp_path / "nope.h5"))
+
+
+def test_split_rows_samples_per_class_with_a_seed():
+    _, index = learnable_faces(12)
+    rows = split_rows(index, "train", max_per_class=5, seed=1)
+    assert index.iloc[rows]["label"].value_counts().eq(5).all()
+    np.testing.assert_array_equal(rows, split_rows(index, "train", 5, 1))
+    assert not np.array_equal(rows, split_rows(index, "train", 5, 2))
+    with pytest.raises(ValueError, match="'test'"):
+        split_rows(index, "test")
+    images, labels = select_split(*learnable_faces(2), "val")
+    assert images.shape == (14, 48, 48, 1) and images.dtype == np.uint8 and labels.tolist()[:2] == [0, 0]
+
+
+def test_class_weights_reach_fit_by_label_position(monkeypatch):
+    seen = {}
+    fit = keras.Model.fit
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    weights = {e: float(i + 1) for i, e in enumerate(EMOTIONS)}
+    train_model(*learnable_faces(2), weights, SMALL_NET, {**TRAINING, "epochs": 1}, {}, seed=0)
+    assert seen["class_weight"] == {i: float(i + 1) for i in range(7)}
+    train_model(*learnable_faces(2), weights, SMALL_NET,
+                {**TRAINING, "epochs": 1, "use_class_weights": False}, {}, seed=0)
+    assert seen["class_weight"] is None
+
+
+def test_training_learns_logs_every_metric_and_keeps_the_best_val_epoch():
+    faces, index = learnable_faces()
+    model, history = train_model(faces, index, WEIGHTS, SMALL_NET, TRAINING,
+                                 {"horizontal_flip": False, "width_shift": 0.02}, seed=0)
+    for name in ("loss", "accuracy", "precision", "recall", "auc", "f1"):
+        assert name in history and f"val_{name}" in history
+    assert history["epoch"].tolist() == [1, 2, 3, 4]
+    assert history["val_accuracy"].max() > 0.5  # the bands are easy to learn
+    x_val, y_val = select_split(faces, index, "val")
+    predicted = model.predict(x_val, verbose=0).argmax(axis=1)
+    assert np.mean(predicted == y_val) == pytest.approx(history["val_accuracy"].max(), abs=1e-6)
+
+
+def test_same_seed_same_history():
+    faces, index = learnable_faces(4)
+    first = train_model(faces, index, WEIGHTS, SMALL_NET, {**TRAINING, "epochs": 2}, {"zoom": 0.1}, 7)[1]
+    second = train_model(faces, index, WEIGHTS, SMALL_NET, {**TRAINING, "epochs": 2}, {"zoom": 0.1}, 7)[1]
+    pd.testing.assert_frame_equal(first, second, rtol=1e-4)
+
+
+def test_history_for_mlflow_and_curves():
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.5], "val_loss": [2.1, 1.9],
+                            "accuracy": [0.2, 0.4], "val_accuracy": [0.25, 0.3]})
+    metrics = history_metrics(history)
+    assert metrics["val_accuracy"] == [{"step": 1, "value": 0.25}, {"step": 2, "value": 0.3}]
+    assert "epoch" not in metrics
+    fig = plot_training_curves(history)
+    shown = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in shown] == ["loss", "accuracy"]
+    assert [line.get_label() for line in shown[0].lines] == ["train", "val (PublicTest)"]

@@ -1,0 +1,49 @@
+"""The training core runs on Keras' JAX backend and imports neither Kedro nor MLflow, as on a
+bare GPU machine."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = r"""
+import json, sys
+import numpy as np, pandas as pd
+from deepfer_kedro.labels import EMOTIONS
+from deepfer_kedro.pipelines.training.nodes import train_model
+from deepfer_kedro.pipelines.evaluate.nodes import average_probabilities
+import keras
+rng = np.random.default_rng(0)
+labels = np.tile(np.repeat(np.arange(7), 4), 2)
+pixels = rng.integers(0, 60, (len(labels), 48, 48)).astype(np.uint8)
+for i, label in enumerate(labels):
+    pixels[i, 6 * label:6 * label + 6] += 190
+index = pd.DataFrame({"source": [f"s{i}" for i in range(len(labels))], "label": labels,
+                      "emotion": [EMOTIONS[i] for i in labels], "split": ["train"] * 28 + ["val"] * 28})
+net = {"architecture": "vgg_fer", "stage_filters": [8], "convs_per_stage": 1, "dense_units": [8],
+       "dropout": 0.0, "l2": 0.0}
+training = {"learning_rate": 0.003, "batch_size": 8, "epochs": 2, "verbose": 0,
+            "checkpoint": {"monitor": "val_accuracy", "mode": "max"}}
+model, history = train_model({"pixels": pixels}, index, {e: 1.0 for e in EMOTIONS}, net, training,
+                             {"horizontal_flip": True, "rotation_degrees": 10}, seed=0)
+probabilities = average_probabilities([model], pixels[:4, ..., None], flip=True)
+print(json.dumps({"backend": keras.backend.backend(), "epochs": len(history),
+                  "has_val_f1": "val_f1" in history, "sums": probabilities.sum(1).tolist(),
+                  "kedro_or_mlflow": sorted(m for m in sys.modules if m.split(".")[0] in ("kedro", "mlflow"))}))
+"""
+
+
+@pytest.mark.slow
+def test_training_core_runs_on_jax_without_kedro_or_mlflow():
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax"
+    assert result["epochs"] == 2 and result["has_val_f1"]
+    assert result["sums"] == pytest.approx([1.0] * 4, abs=1e-5)
+    assert result["kedro_or_mlflow"] == []

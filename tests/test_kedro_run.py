@@ -1,0 +1,135 @@
+"""End to end on the real archive: `kedro run --env quick`, then `kedro run --pipeline evaluate`."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import PROJECT_ROOT, REAL_ZIP_SHA256
+
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]
+KEDRO = [sys.executable, "-m", "kedro"]
+
+
+def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+           "KEDRO_DISABLE_TELEMETRY": "true"}
+    return subprocess.run([*KEDRO, *args], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=1200)
+
+
+def versions(project: Path, path: str) -> list[str]:
+    return sorted(p.name for p in (project / path).iterdir())
+
+
+def latest(project: Path, path: str) -> Path:
+    folder = project / path
+    return folder / versions(project, path)[-1] / folder.name
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, real_zip):
+    """A copy of the project's configuration around the real archive, run once."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    (root / "src").mkdir()  # the package itself is installed (pip install -e .)
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    (root / "data" / "01_raw").mkdir(parents=True)
+    (root / "data" / "01_raw" / "fer2013.zip").symlink_to(real_zip)
+    done = kedro(root, "run", "--env", "quick")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return root
+
+
+def test_every_artifact_is_saved_once(project):
+    for path in ("data/03_primary/image_index.csv", "data/03_primary/face_pixels.npz",
+                 "data/04_feature/class_weights.json", "data/06_models/trained_model.keras",
+                 "data/07_model_output/training_history.csv", "data/07_model_output/test_predictions.csv",
+                 "data/08_reporting/data_quality_report.json", "data/08_reporting/class_counts.csv",
+                 "data/08_reporting/class_counts.png", "data/08_reporting/augmentation_preview.png",
+                 "data/08_reporting/training_curves.png", "data/08_reporting/confusion_matrix.png",
+                 "data/08_reporting/evaluation_metrics.json", "data/08_reporting/evaluation_report.md"):
+        assert len(versions(project, path)) == 1, path
+        assert latest(project, path).stat().st_size > 0, path
+    assert list((project / "data/02_intermediate/decoded").glob("*.npz")), "decoded cache"
+
+
+def test_data_artifacts_hold_the_real_numbers(project):
+    weights = json.loads(latest(project, "data/04_feature/class_weights.json").read_text())
+    assert weights["disgust"] == pytest.approx(9.4066, abs=1e-4)
+    counts = pd.read_csv(latest(project, "data/08_reporting/class_counts.csv")).set_index("emotion")
+    assert counts.loc["total", "train"] == 28709 and counts.loc["disgust", "test"] == 55
+    report = json.loads(latest(project, "data/08_reporting/data_quality_report.json").read_text())
+    assert report["source"]["source_sha256"] == REAL_ZIP_SHA256
+    assert report["duplicates"]["leakage_train_test"]
+
+
+def test_metrics_agree_with_the_saved_predictions(project):
+    metrics = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
+    predictions = pd.read_csv(latest(project, "data/07_model_output/test_predictions.csv"))
+    assert metrics["split"] == "test" and metrics["images"] == len(predictions) == 7 * 40
+    assert set(predictions["source"].str.split("/").str[-1].str.split("_").str[0]) == {"PrivateTest"}
+    recomputed = np.mean(predictions["true_emotion"] == predictions["predicted_emotion"])
+    assert metrics["accuracy"] == pytest.approx(recomputed)
+    for name in ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "auc_ovr"):
+        assert 0 <= metrics[name] <= 1, name
+    history = pd.read_csv(latest(project, "data/07_model_output/training_history.csv"))
+    assert history["epoch"].tolist() == [1, 2]
+
+
+def test_mlflow_holds_the_run_with_params_histories_tags_and_artifacts(project):
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    runs = mlflow.search_runs(experiment_names=["deepfer"], output_format="list")
+    run = next(r for r in runs if r.data.tags.get("kedro_pipeline") == "__default__")
+    assert run.data.params["training.epochs"] == "2"
+    assert run.data.params["model.weights"] == "None"
+    assert run.data.tags["dataset_sha256"] == REAL_ZIP_SHA256
+    assert run.data.tags["keras_backend"] == "tensorflow"
+    assert run.data.tags["git_commit"]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+    assert steps == [1, 2]
+    metrics = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
+    assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+    assert "test_recall_disgust" in run.data.metrics
+    logged = {f.path for folder in ("plots", "model", "data", "evaluation")
+              for f in client.list_artifacts(run.info.run_id, folder)}
+    assert {"plots/confusion_matrix.png", "plots/training_curves.png", "model/trained_model.keras",
+            "data/data_quality_report.json", "data/class_weights.json",
+            "evaluation/evaluation_metrics.json"} <= logged
+
+
+def test_evaluate_pipeline_reevaluates_a_chosen_model_version(project):
+    model_version = versions(project, "data/06_models/trained_model.keras")[0]
+    first = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
+    done = kedro(project, "run", "--env", "quick", "--pipeline", "evaluate",
+                 "--load-versions", f"trained_model:{model_version}")
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert len(versions(project, "data/08_reporting/evaluation_metrics.json")) == 2
+    again = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
+    assert again["accuracy"] == pytest.approx(first["accuracy"])
+    assert again["macro_f1"] == pytest.approx(first["macro_f1"])
+
+
+def test_a_failed_run_names_the_problem_and_keeps_saved_results(project):
+    before = versions(project, "data/03_primary/image_index.csv")
+    raw = project / "data" / "01_raw"
+    (raw / "fer2013.zip").rename(raw / "kept.zip.bak")  # the .bak is not a source
+    try:
+        (raw / "fer2013.csv").write_text("emotion,pixels,Usage\n0,1 2 3,Training\n")
+        done = kedro(project, "run", "--env", "quick", "--pipeline", "data_processing")
+        assert done.returncode != 0
+        output = " ".join((done.stdout + done.stderr).split())
+        assert "fer2013.csv row 1 (line 2): 3 pixel values, expected 2304" in output
+    finally:
+        (raw / "fer2013.csv").unlink()
+        (raw / "kept.zip.bak").rename(raw / "fer2013.zip")
+    assert versions(project, "data/03_primary/image_index.csv") == before
