@@ -1,0 +1,31 @@
+"""`kedro viz` shows every pipeline with readable node and dataset names, in data layers."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from tests.conftest import PROJECT_ROOT
+
+PIPELINES = {"data_processing", "class_analysis", "augmentation", "training", "evaluate",
+             "evaluate_ensemble", "__default__"}
+
+
+def test_kedro_viz_build_lists_pipelines_nodes_and_layers(tmp_path):
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "src").mkdir()
+    done = subprocess.run([sys.executable, "-m", "kedro", "viz", "build"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    graph = json.loads((tmp_path / "build" / "api" / "main").read_text())
+    assert {p["id"] for p in graph["pipelines"]} == PIPELINES
+    tasks = {n["name"] for n in graph["nodes"] if n["type"] == "task"}
+    assert {"build_image_index", "build_quality_report", "compute_class_weights", "plot_augmentation_preview",
+            "train_model", "predict_emotions", "plot_confusion_matrix"} <= tasks
+    data = {n["name"]: n.get("layer") for n in graph["nodes"] if n["type"] == "data"}
+    assert data["fer2013_faces"] == "raw" and data["trained_model"] == "models"
+    assert data["confusion_matrix_plot"] == "reporting"
+    assert graph["layers"][:2] == ["raw", "primary"]
