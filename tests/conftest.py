@@ -91,3 +91,27 @@ def write_csv(path: Path, rows_per_usage: int = 2) -> Path:
 @pytest.fixture
 def kaggle_zip(tmp_path) -> Path:
     return write_zip(tmp_path / "fer2013.zip", kaggle_entries())
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory) -> Path:
+    """A small untrained classifier with the project's input and output, saved as .keras."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((48, 48, 1), name="face")
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(x))
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut_rgb() -> np.ndarray:
+    """A real photo shipped with scikit-image: one face at about x=177, y=67, 93x93 px."""
+    from skimage import data
+
+    return data.astronaut()

@@ -133,3 +133,35 @@ def test_a_failed_run_names_the_problem_and_keeps_saved_results(project):
         (raw / "fer2013.csv").unlink()
         (raw / "kept.zip.bak").rename(raw / "fer2013.zip")
     assert versions(project, "data/03_primary/image_index.csv") == before
+
+
+def test_the_run_logs_a_served_model_that_predicts(project, astronaut_rgb):
+    import base64
+    import io
+
+    from PIL import Image
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    run = next(r for r in mlflow.search_runs(experiment_names=["deepfer"], output_format="list")
+               if r.data.tags.get("kedro_pipeline") == "__default__")
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/served_model")
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut_rgb).save(buffer, "JPEG")
+    rows = model.predict(pd.DataFrame({"image": [base64.b64encode(buffer.getvalue()).decode()]}))
+    assert rows["status"].tolist() == ["ok"]
+
+
+def test_inference_pipeline_over_a_folder_of_photos(project, astronaut_rgb):
+    folder = project / "data" / "05_model_input" / "inference"
+    folder.mkdir(parents=True)
+    Image = __import__("PIL.Image", fromlist=["Image"])
+    Image.fromarray(astronaut_rgb).save(folder / "astronaut.jpg")
+    Image.fromarray(astronaut_rgb[:80, :80]).save(folder / "no_face.png")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    done = kedro(project, "run", "--env", "quick", "--pipeline", "inference")
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = pd.read_csv(latest(project, "data/07_model_output/inference_predictions.csv")).set_index("file")
+    assert rows.loc["astronaut.jpg", "status"] == "ok"
+    assert rows.loc["no_face.png", "status"] == "no_face"
+    assert rows.loc["broken.jpg", "status"] == "unreadable"
+    assert (project / "data" / "07_model_output" / "annotated" / "astronaut.png").exists()

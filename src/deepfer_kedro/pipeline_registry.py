@@ -6,6 +6,7 @@ from deepfer_kedro.pipelines.augmentation import pipeline as augmentation
 from deepfer_kedro.pipelines.class_analysis import pipeline as class_analysis
 from deepfer_kedro.pipelines.data_processing import pipeline as data_processing
 from deepfer_kedro.pipelines.evaluate import pipeline as evaluate
+from deepfer_kedro.pipelines.inference import pipeline as inference
 from deepfer_kedro.pipelines.training import pipeline as training
 
 
@@ -18,6 +19,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "training": training.create_pipeline(),
         "evaluate": evaluate.create_pipeline(),
         "evaluate_ensemble": evaluate.create_ensemble_pipeline(),
+        "inference": inference.create_pipeline(),
     }
     pipelines["__default__"] = (
         pipelines["data_processing"] + pipelines["class_analysis"] + pipelines["augmentation"]

@@ -1,0 +1,1 @@
+"""Emotions of faces in real photos, videos and camera frames; the served MLflow model."""

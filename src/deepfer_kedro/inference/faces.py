@@ -1,0 +1,92 @@
+"""Finding faces in real photos and frames, and turning each into the model's 48x48 input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from deepfer_kedro.labels import IMAGE_SIZE
+
+CASCADE = "haarcascade_frontalface_default.xml"
+
+
+class UnreadableImageError(ValueError):
+    """A file that is not an image we can decode."""
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Any image file (JPEG, PNG, ...; RGB, gray or RGBA) as a gray uint8 array, upright as its
+    EXIF orientation says."""
+    try:
+        with Image.open(path) as image:
+            return to_gray(ImageOps.exif_transpose(image))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise UnreadableImageError(f"{path}: not a readable image ({err})") from err
+
+
+def to_gray(image: Any) -> np.ndarray:
+    """A PIL image or an array (gray, RGB or RGBA, RGB order) as gray uint8."""
+    if isinstance(image, Image.Image):
+        if image.mode in ("RGBA", "LA", "P"):
+            image = image.convert("RGBA")
+            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, image)
+        return np.asarray(image.convert("L"))
+    array = np.asarray(image)
+    if array.ndim == 2:
+        return array.astype(np.uint8)
+    if array.shape[2] == 4:
+        return cv2.cvtColor(array.astype(np.uint8), cv2.COLOR_RGBA2GRAY)
+    return cv2.cvtColor(array.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+class FaceDetector:
+    """OpenCV's frontal-face Haar cascade, shipped inside opencv-python-headless.
+
+    Large frames are searched at most ``max_width`` pixels wide (the boxes are scaled back),
+    which keeps detection fast on a CPU."""
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 20,
+                 max_width: int = 640) -> None:
+        self._cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / CASCADE))
+        if self._cascade.empty():
+            raise RuntimeError(f"OpenCV's {CASCADE} could not be loaded from {cv2.data.haarcascades}")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self.max_width = max_width
+
+    def detect(self, gray: np.ndarray) -> list[Box]:
+        scale = min(1.0, self.max_width / gray.shape[1])
+        small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+        found = self._cascade.detectMultiScale(
+            cv2.equalizeHist(small), scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(max(1, int(self.min_size * scale)),) * 2)
+        boxes = [Box(*(int(round(v / scale)) for v in box)) for box in found]
+        return sorted(boxes, key=lambda b: (b.y, b.x))
+
+
+def crop_face(gray: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:
+    """A square crop around the box, ``margin`` of its side added on each side, edges repeated
+    where it leaves the image, resized to 48x48 like FER2013's faces."""
+    side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    pad = max(0, -x0, -y0, x0 + side - gray.shape[1], y0 + side - gray.shape[0])
+    padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
+    crop = padded[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
+    interpolation = cv2.INTER_AREA if side > IMAGE_SIZE else cv2.INTER_LINEAR
+    return cv2.resize(crop, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interpolation)

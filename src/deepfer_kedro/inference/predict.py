@@ -1,0 +1,176 @@
+"""Emotions of every face in photos, video files and camera frames."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from deepfer_kedro.inference.faces import Box, FaceDetector, UnreadableImageError, crop_face, read_image
+from deepfer_kedro.labels import EMOTIONS
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+ROW_COLUMNS = ["file", "frame", "face", "status", "x", "y", "w", "h", "emotion", "confidence",
+               *(f"p_{e}" for e in EMOTIONS), "message"]
+
+
+@dataclass
+class FaceResult:
+    box: Box
+    status: str  # "ok" or "face_too_small"
+    probabilities: np.ndarray | None = None
+
+    @property
+    def emotion(self) -> str | None:
+        return None if self.probabilities is None else EMOTIONS[int(self.probabilities.argmax())]
+
+
+@dataclass
+class EmotionPredictor:
+    """Detects faces, classifies those large enough, and reports the rest.
+
+    ``settings``: ``min_face_size`` (pixels; smaller faces are reported, not guessed),
+    ``margin``, ``tta_flip``, and ``detector`` (arguments of ``FaceDetector``)."""
+
+    model: Any
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.detector = FaceDetector(**self.settings.get("detector", {}))
+        self.min_face_size = int(self.settings.get("min_face_size", 32))
+        self.margin = float(self.settings.get("margin", 0.1))
+        self.tta_flip = bool(self.settings.get("tta_flip", False))
+
+    def classify(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities for (N, 48, 48) uint8 faces; with ``tta_flip`` averaged with mirrors."""
+        batch = faces[..., None]
+        probabilities = np.asarray(self.model.predict_on_batch(batch))
+        if self.tta_flip:
+            probabilities = (probabilities + np.asarray(self.model.predict_on_batch(batch[:, :, ::-1]))) / 2
+        return probabilities
+
+    def predict_frame(self, gray: np.ndarray) -> list[FaceResult]:
+        results = [FaceResult(box, "ok" if min(box.w, box.h) >= self.min_face_size else "face_too_small")
+                   for box in self.detector.detect(gray)]
+        usable = [r for r in results if r.status == "ok"]
+        if usable:
+            faces = np.stack([crop_face(gray, r.box, self.margin) for r in usable])
+            for result, probabilities in zip(usable, self.classify(faces), strict=True):
+                result.probabilities = probabilities
+        return results
+
+
+def result_rows(file: str, frame: int | None, results: list[FaceResult]) -> list[dict[str, Any]]:
+    """Table rows for one image or frame: one per face, or one saying no face was found."""
+    if not results:
+        return [{"file": file, "frame": frame, "status": "no_face", "message": "no face found"}]
+    rows = []
+    for i, result in enumerate(results):
+        row = {"file": file, "frame": frame, "face": i, "status": result.status, "x": result.box.x,
+               "y": result.box.y, "w": result.box.w, "h": result.box.h}
+        if result.probabilities is not None:
+            row |= {"emotion": result.emotion, "confidence": float(result.probabilities.max()),
+                    **{f"p_{e}": float(p) for e, p in zip(EMOTIONS, result.probabilities, strict=True)}}
+        else:
+            row["message"] = f"face of {min(result.box.w, result.box.h)} px is below the minimum size"
+        rows.append(row)
+    return rows
+
+
+def annotate(image: np.ndarray, results: list[FaceResult]) -> np.ndarray:
+    """A BGR copy of the image (gray or BGR) with a box, label and confidence per face."""
+    canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+    thickness = max(1, canvas.shape[1] // 400)
+    for result in results:
+        b = result.box
+        ok = result.probabilities is not None
+        colour = (40, 200, 40) if ok else (0, 160, 255)
+        label = f"{result.emotion} {result.probabilities.max():.0%}" if ok else "too small"
+        cv2.rectangle(canvas, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, thickness)
+        scale = max(0.4, b.w / 200)
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = max(th + 4, b.y)
+        cv2.rectangle(canvas, (b.x, top - th - 4), (b.x + tw + 2, top), colour, -1)
+        cv2.putText(canvas, label, (b.x + 1, top - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness)
+    return canvas
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[str]:
+    """Files as given, folders replaced by the image and video files inside them, sorted."""
+    expanded: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            expanded += sorted(str(p) for p in path.rglob("*")
+                               if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+        else:
+            expanded.append(item)
+    return expanded
+
+
+def predict_image(predictor: EmotionPredictor, path: str,
+                  annotate_dir: Path | None = None) -> list[dict[str, Any]]:
+    gray = read_image(path)
+    results = predictor.predict_frame(gray)
+    if annotate_dir is not None:
+        annotate_dir.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(annotate_dir / f"{Path(path).stem}_annotated.png"), annotate(gray, results))
+    return result_rows(path, None, results)
+
+
+def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: Path | None = None,
+                  every: int = 1, max_frames: int | None = None) -> Iterator[dict[str, Any]]:
+    """Rows for every ``every``-th frame of a video file or camera index."""
+    capture = cv2.VideoCapture(source)
+    name = f"camera:{source}" if isinstance(source, int) else str(source)
+    if not capture.isOpened():
+        raise UnreadableImageError(f"{name}: cannot be opened as a video or camera")
+    writer = None
+    try:
+        index = 0
+        while max_frames is None or index < max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index % every == 0:
+                results = predictor.predict_frame(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+                yield from result_rows(name, index, results)
+                if annotate_dir is not None:
+                    if writer is None:
+                        annotate_dir.mkdir(parents=True, exist_ok=True)
+                        stem = f"camera{source}" if isinstance(source, int) else Path(source).stem
+                        fps = capture.get(cv2.CAP_PROP_FPS) or 25
+                        writer = cv2.VideoWriter(str(annotate_dir / f"{stem}_annotated.mp4"),
+                                                 cv2.VideoWriter_fourcc(*"mp4v"), fps / every,
+                                                 (frame.shape[1], frame.shape[0]))
+                    writer.write(annotate(frame, results))
+            index += 1
+        if index == 0:
+            raise UnreadableImageError(f"{name}: no frame could be read")
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+
+
+def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: Path | None = None,
+                  every: int = 1, max_frames: int | None = None) -> Iterator[dict[str, Any]]:
+    """Rows for each image or video; a file that cannot be read gives an ``unreadable`` row
+    naming it, and the others still run."""
+    for path in paths:
+        try:
+            if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+                yield from predict_video(predictor, path, annotate_dir, every, max_frames)
+            else:
+                yield from predict_image(predictor, path, annotate_dir)
+        except (UnreadableImageError, FileNotFoundError) as err:
+            logger.error("%s", err)
+            yield {"file": path, "frame": None, "status": "unreadable", "message": str(err)}

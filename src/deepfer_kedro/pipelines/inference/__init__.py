@@ -1,0 +1,1 @@
+"""The inference pipeline: `nodes.py` (plain functions) and `pipeline.py` (wiring)."""

@@ -1,0 +1,77 @@
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepfer_kedro.inference.faces import Box, FaceDetector, UnreadableImageError, crop_face, read_image
+
+ASTRONAUT_FACE = Box(177, 67, 93, 93)
+
+
+def iou(a: Box, b: Box) -> float:
+    w = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    h = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    return w * h / (a.w * a.h + b.w * b.h - w * h)
+
+
+def test_detector_finds_the_astronauts_face(astronaut_rgb):
+    boxes = FaceDetector().detect(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY))
+    assert len(boxes) == 1
+    assert iou(boxes[0], ASTRONAUT_FACE) > 0.6
+
+
+def test_detector_scales_boxes_back_from_a_smaller_search(astronaut_rgb):
+    big = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY), (1024, 1024))
+    boxes = FaceDetector(max_width=320).detect(big)
+    expected = Box(*(2 * v for v in (ASTRONAUT_FACE.x, ASTRONAUT_FACE.y, ASTRONAUT_FACE.w, ASTRONAUT_FACE.h)))
+    assert max(iou(box, expected) for box in boxes) > 0.5
+
+
+def test_detector_finds_nothing_on_a_blank_image():
+    assert FaceDetector().detect(np.full((240, 320), 127, np.uint8)) == []
+
+
+def test_crop_is_48x48_and_pads_at_the_border():
+    gray = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100).astype(np.uint8)
+    assert crop_face(gray, Box(10, 10, 40, 40)).shape == (48, 48)
+    corner = crop_face(gray, Box(0, 0, 20, 20), margin=0.5)  # reaches outside the image
+    assert corner.shape == (48, 48)
+    flat = np.zeros((60, 60), np.uint8)
+    flat[20:40, 20:40] = 255
+    centred = crop_face(flat, Box(20, 20, 20, 20), margin=0.0)
+    assert centred.min() > 200  # no margin: only the box
+
+
+def _jpeg_with_orientation(array: np.ndarray, orientation: int) -> bytes:
+    image = Image.fromarray(array)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif, quality=95)
+    return buffer.getvalue()
+
+
+def test_exif_orientation_is_respected(tmp_path):
+    array = np.zeros((40, 80), np.uint8)
+    array[:, :10] = 255  # a bright left edge, in a landscape image
+    path = tmp_path / "rotated.jpg"
+    path.write_bytes(_jpeg_with_orientation(array, 6))  # 6: rotate 90 degrees clockwise to view
+    upright = read_image(path)
+    assert upright.shape == (80, 40)
+    assert upright[:10].mean() > 200 and upright[-10:].mean() < 50  # the edge is now on top
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
+def test_any_mode_becomes_gray(tmp_path, mode):
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (30, 30, 3), dtype=np.uint8)).convert(mode)
+    image.save(tmp_path / "x.png")
+    gray = read_image(tmp_path / "x.png")
+    assert gray.shape == (30, 30) and gray.dtype == np.uint8
+
+
+def test_unreadable_file_is_named(tmp_path):
+    (tmp_path / "notes.jpg").write_text("not an image")
+    with pytest.raises(UnreadableImageError, match="notes.jpg: not a readable image"):
+        read_image(tmp_path / "notes.jpg")

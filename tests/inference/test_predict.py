@@ -1,0 +1,113 @@
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfer_kedro.inference.faces import Box
+from deepfer_kedro.inference.models import ModelNotFoundError, load_keras, load_model
+from deepfer_kedro.inference.predict import (
+    EmotionPredictor,
+    FaceResult,
+    annotate,
+    expand_inputs,
+    predict_paths,
+    predict_video,
+)
+from deepfer_kedro.labels import EMOTIONS
+
+PROBABILITIES = [f"p_{e}" for e in EMOTIONS]
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_file):
+    return EmotionPredictor(load_keras(tiny_model_file), {"min_face_size": 32})
+
+
+@pytest.fixture(scope="module")
+def real_face_collage(real_faces):
+    """Three real PrivateTest faces, enlarged to 144 px, on a gray canvas at known places."""
+    from deepfer_kedro.inference.faces import FaceDetector
+
+    detector = FaceDetector()
+    index = real_faces["index"]
+    canvas = np.full((260, 700), 128, np.uint8)
+    placed = []
+    for row in index.index[index["usage"] == "PrivateTest"]:
+        big = cv2.resize(real_faces["pixels"][row], (144, 144), interpolation=cv2.INTER_CUBIC)
+        alone = np.full((260, 260), 128, np.uint8)
+        alone[58:202, 58:202] = big
+        if len(detector.detect(alone)) != 1:  # the Haar cascade misses some faces; use ones it sees alone
+            continue
+        x = 40 + 220 * len(placed)
+        canvas[58:202, x:x + 144] = big
+        placed.append(Box(x, 58, 144, 144))
+        if len(placed) == 3:
+            return canvas, placed
+    raise AssertionError("fewer than 3 detectable faces")
+
+
+@pytest.mark.real_data
+def test_one_row_per_real_face_where_it_is(predictor, real_face_collage, tmp_path):
+    canvas, placed = real_face_collage
+    cv2.imwrite(str(tmp_path / "collage.png"), canvas)
+    rows = pd.DataFrame(predict_paths(predictor, [str(tmp_path / "collage.png")]))
+    assert len(rows) == 3 and (rows["status"] == "ok").all()
+    for (_, row), box in zip(rows.sort_values("x").iterrows(), placed, strict=True):
+        assert abs(row["x"] + row["w"] / 2 - (box.x + 72)) < 25 and abs(row["y"] + row["h"] / 2 - (box.y + 72)) < 25
+    np.testing.assert_allclose(rows[PROBABILITIES].sum(axis=1), 1, rtol=1e-5)
+    assert (rows["emotion"] == rows[PROBABILITIES].idxmax(axis=1).str[2:]).all()
+
+
+def test_photo_rows_no_face_and_unreadable(predictor, astronaut_rgb, tmp_path):
+    cv2.imwrite(str(tmp_path / "a.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((100, 100), 200, np.uint8))
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 nope")
+    rows = pd.DataFrame(predict_paths(predictor, expand_inputs([str(tmp_path)]), annotate_dir=tmp_path / "out"))
+    by_file = rows.set_index(rows["file"].str.rsplit("/", n=1).str[-1])
+    assert by_file.loc["a.jpg", "status"] == "ok" and by_file.loc["a.jpg", "w"] > 80
+    assert by_file.loc["blank.png", "status"] == "no_face"
+    assert by_file.loc["broken.jpg", "status"] == "unreadable"
+    assert "broken.jpg" in by_file.loc["broken.jpg", "message"]
+    assert (tmp_path / "out" / "a_annotated.png").exists()
+
+
+def test_small_faces_are_reported_not_guessed(tiny_model_file, astronaut_rgb):
+    strict = EmotionPredictor(load_keras(tiny_model_file), {"min_face_size": 200})
+    [result] = strict.predict_frame(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY))
+    assert result.status == "face_too_small" and result.probabilities is None
+
+
+def test_flip_tta_averages_with_the_mirror(tiny_model_file):
+    model = load_keras(tiny_model_file)
+    faces = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)
+    plain = EmotionPredictor(model).classify(faces)
+    both = EmotionPredictor(model, {"tta_flip": True}).classify(faces)
+    mirrored = EmotionPredictor(model).classify(faces[:, :, ::-1])
+    np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5)
+
+
+def test_video_rows_per_frame_and_annotated_video(predictor, astronaut_rgb, tmp_path):
+    path = tmp_path / "clip.avi"
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for shift in range(6):
+        writer.write(np.roll(frame, 4 * shift, axis=1))
+    writer.release()
+    rows = pd.DataFrame(predict_video(predictor, str(path), tmp_path / "out", every=2))
+    assert rows["frame"].tolist() == [0, 2, 4]
+    assert (rows["status"] == "ok").all()
+    capture = cv2.VideoCapture(str(tmp_path / "out" / "clip_annotated.mp4"))
+    assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
+def test_annotation_draws_on_a_copy():
+    image = np.zeros((100, 100), np.uint8)
+    drawn = annotate(image, [FaceResult(Box(10, 10, 50, 50), "ok", np.eye(7)[3])])
+    assert drawn.shape == (100, 100, 3) and drawn.any() and not image.any()
+
+
+def test_missing_model_says_how_to_get_one(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="kedro run --env quick"):
+        load_model(str(tmp_path / "none.keras"))
+    with pytest.raises(ModelNotFoundError, match="not the DeepFER project"):
+        load_model(None, project=tmp_path)

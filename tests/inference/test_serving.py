@@ -1,0 +1,81 @@
+"""The served model: `mlflow models serve` on localhost answers real images."""
+
+import base64
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pytest
+from PIL import Image
+
+from deepfer_kedro.inference.models import load_keras
+from deepfer_kedro.inference.serving import package_served_model
+from deepfer_kedro.labels import EMOTIONS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_model_dir(tiny_model_file, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("served") / "served_model"
+    mlflow.pyfunc.save_model(path, python_model=package_served_model(load_keras(tiny_model_file), {}))
+    return path
+
+
+def _image_b64(array, fmt="JPEG") -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, fmt)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_pyfunc_model_loads_and_predicts_in_process(served_model_dir, astronaut_rgb):
+    model = mlflow.pyfunc.load_model(str(served_model_dir))
+    import pandas as pd
+
+    rows = model.predict(pd.DataFrame({"image": [_image_b64(astronaut_rgb)]}))
+    assert rows["status"].tolist() == ["ok"]
+    assert abs(rows[[f"p_{e}" for e in EMOTIONS]].sum(axis=1).iloc[0] - 1) < 1e-5
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
+    port = free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(served_model_dir),
+                               "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()[-3000:]
+                assert time.monotonic() < deadline, "the server did not start in 120 s"
+                time.sleep(1)
+        blank = _image_b64(astronaut_rgb[:60, :60] * 0 + 128, "PNG")
+        body = {"dataframe_split": {"columns": ["image", "name"],
+                                    "data": [[_image_b64(astronaut_rgb), "astronaut.jpg"], [blank, "blank.png"],
+                                             ["bm90IGFuIGltYWdl", "broken"]]}}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert [row["status"] for row in answer] == ["ok", "no_face", "unreadable"]
+    face = answer[0]
+    assert face["emotion"] in EMOTIONS and 170 < face["x"] + face["w"] / 2 < 280
+    assert abs(sum(face[f"p_{e}"] for e in EMOTIONS) - 1) < 1e-5
