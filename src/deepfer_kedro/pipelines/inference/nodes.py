@@ -34,5 +34,6 @@ def predict_folder(trained_model: Any, inference_images: dict[str, Callable[[], 
         results = predictor.predict_frame(gray)
         rows += result_rows(name, None, results)
         if inference.get("annotate"):
-            annotated[Path(name).with_suffix("").as_posix()] = Image.fromarray(cv2.cvtColor(annotate(gray, results), cv2.COLOR_BGR2RGB))
+            drawn = cv2.cvtColor(annotate(gray, results), cv2.COLOR_BGR2RGB)
+            annotated[Path(name).with_suffix("").as_posix()] = Image.fromarray(drawn)
     return pd.DataFrame(rows).reindex(columns=ROW_COLUMNS), annotated
