@@ -111,3 +111,19 @@ def test_missing_model_says_how_to_get_one(tmp_path):
         load_model(str(tmp_path / "none.keras"))
     with pytest.raises(ModelNotFoundError, match="not the DeepFER project"):
         load_model(None, project=tmp_path)
+
+
+def test_video_detection_every_nth_frame_still_labels_every_frame(predictor, astronaut_rgb, tmp_path, monkeypatch):
+    path = tmp_path / "clip.avi"
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for _ in range(5):
+        writer.write(frame)
+    writer.release()
+    calls = []
+    detect = predictor.detector.detect
+    monkeypatch.setattr(predictor.detector, "detect", lambda gray: calls.append(1) or detect(gray))
+    rows = pd.DataFrame(predict_video(predictor, str(path), detect_every=3))
+    assert rows["frame"].tolist() == [0, 1, 2, 3, 4] and (rows["status"] == "ok").all()
+    assert len(calls) == 2  # frames 0 and 3
+    assert rows["x"][:3].nunique() == 1 and rows["x"][3:].nunique() == 1  # boxes reused between detections

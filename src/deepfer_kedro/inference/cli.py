@@ -30,6 +30,10 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--min-face", type=int, default=32, help="smaller faces (px) are reported, not classified")
     predict.add_argument("--margin", type=float, default=0.1, help="share of the face box added on each side")
     predict.add_argument("--every", type=int, default=1, help="video: classify every N-th frame")
+    predict.add_argument("--detect-every", type=int, default=1,
+                         help="video: detect faces every N-th classified frame, reusing the boxes between")
+    predict.add_argument("--detector-width", type=int, default=640,
+                         help="search for faces in frames shrunk to this width (320 is faster for video)")
     predict.add_argument("--max-frames", type=int, help="video or camera: stop after this many frames")
     return main
 
@@ -71,12 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", err)
         return 2
     predictor = EmotionPredictor(model, {"min_face_size": args.min_face, "margin": args.margin,
-                                         "tta_flip": args.tta})
+                                         "tta_flip": args.tta, "detector": {"max_width": args.detector_width}})
     annotate_dir = Path(args.annotate) if args.annotate else None
     if args.camera is not None:
-        rows = list(predict_video(predictor, args.camera, annotate_dir, args.every, args.max_frames))
+        rows = list(predict_video(predictor, args.camera, annotate_dir, args.every, args.max_frames,
+                                  args.detect_every))
     else:
-        rows = list(predict_paths(predictor, paths, annotate_dir, args.every, args.max_frames))
+        rows = list(predict_paths(predictor, paths, annotate_dir, args.every, args.max_frames, args.detect_every))
     write_table(rows, args.output)
     statuses = pd.Series([row["status"] for row in rows])
     logger.info("%d face(s) classified, %d too small, %d image(s) or frame(s) without a face, %d unreadable",
