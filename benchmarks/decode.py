@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _report import table, write_section  # noqa: E402
 
 from deepfer_kedro.datasets import FER2013Dataset  # noqa: E402
-from deepfer_kedro.datasets.fer2013 import load_faces  # noqa: E402
+from deepfer_kedro.fer2013 import load_faces  # noqa: E402
 
 ZIP = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/datasets/fer2013.zip")
 

@@ -35,7 +35,7 @@ def real_zip() -> Path:
 @pytest.fixture(scope="session")
 def real_faces(real_zip):
     """The whole archive decoded once per test session."""
-    from deepfer_kedro.datasets.fer2013 import load_faces
+    from deepfer_kedro.fer2013 import load_faces
 
     return load_faces(real_zip, progress=False)
 

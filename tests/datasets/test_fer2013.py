@@ -6,9 +6,10 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.io.core import DatasetError
 
 from deepfer_kedro.datasets import FER2013Dataset
-from deepfer_kedro.datasets import fer2013 as fer
+from deepfer_kedro import fer2013 as fer
 from deepfer_kedro.labels import EMOTIONS
 from tests.conftest import (
     REAL_ZIP_SHA256,
@@ -108,14 +109,14 @@ def test_corrupt_jpeg_is_skipped_with_a_warning_naming_it(tmp_path, caplog, corr
 def test_unknown_emotion_folder_names_it(tmp_path):
     entries = kaggle_entries(1)
     entries["train/happpy/Training_9.jpg"] = jpeg(face(9))
-    with pytest.raises(fer.FER2013Error, match=r"train/happpy.*unknown emotion folder 'happpy'.*angry"):
+    with pytest.raises(DatasetError, match=r"train/happpy.*unknown emotion folder 'happpy'.*angry"):
         FER2013Dataset(path=str(write_zip(tmp_path / "a.zip", entries)), progress=False).load()
 
 
 def test_test_file_without_usage_prefix_is_an_error(tmp_path):
     entries = kaggle_entries(1)
     entries["test/sad/im42.jpg"] = jpeg(face(42))
-    with pytest.raises(fer.FER2013Error, match="test/sad/im42.jpg.*PublicTest"):
+    with pytest.raises(DatasetError, match="test/sad/im42.jpg.*PublicTest"):
         FER2013Dataset(path=str(write_zip(tmp_path / "a.zip", entries)), progress=False).load()
 
 
@@ -124,7 +125,7 @@ def test_csv_row_with_wrong_pixel_count_names_the_row(tmp_path):
     table = pd.read_csv(path)
     table.loc[3, "pixels"] = "1 2 3"
     table.to_csv(path, index=False)
-    with pytest.raises(fer.FER2013Error, match=r"fer2013.csv row 4 \(line 5\): 3 pixel values, expected 2304"):
+    with pytest.raises(DatasetError, match=r"fer2013.csv row 4 \(line 5\): 3 pixel values, expected 2304"):
         FER2013Dataset(path=str(path), progress=False).load()
 
 
@@ -133,42 +134,42 @@ def test_csv_unknown_usage_names_row_and_value(tmp_path):
     table = pd.read_csv(path)
     table.loc[0, "Usage"] = "Validation"
     table.to_csv(path, index=False)
-    with pytest.raises(fer.FER2013Error, match=r"row 1 \(line 2\): unknown Usage 'Validation'"):
+    with pytest.raises(DatasetError, match=r"row 1 \(line 2\): unknown Usage 'Validation'"):
         FER2013Dataset(path=str(path), progress=False).load()
 
 
 def test_csv_missing_column(tmp_path):
     path = tmp_path / "fer2013.csv"
     pd.DataFrame({"emotion": [0], "pixels": ["0 " * 2304]}).to_csv(path, index=False)
-    with pytest.raises(fer.FER2013Error, match=r"missing column\(s\) \['Usage'\]"):
+    with pytest.raises(DatasetError, match=r"missing column\(s\) \['Usage'\]"):
         FER2013Dataset(path=str(path), progress=False).load()
 
 
 def test_empty_raw_folder_says_where_to_put_the_data(tmp_path):
-    with pytest.raises(fer.FER2013Error, match=r"it is empty.*data/01_raw.*kaggle"):
+    with pytest.raises(DatasetError, match=r"it is empty.*data/01_raw.*kaggle"):
         FER2013Dataset(path=str(tmp_path), progress=False).load()
 
 
 def test_missing_raw_location(tmp_path):
-    with pytest.raises(fer.FER2013Error, match=r"does not exist.*fer2013.zip"):
+    with pytest.raises(DatasetError, match=r"does not exist.*fer2013.zip"):
         FER2013Dataset(path=str(tmp_path / "nowhere"), progress=False).load()
 
 
 def test_unrelated_files_only(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(fer.FER2013Error, match=r"holds \['notes.txt'\]"):
+    with pytest.raises(DatasetError, match=r"holds \['notes.txt'\]"):
         FER2013Dataset(path=str(tmp_path), progress=False).load()
 
 
 def test_two_sources_are_ambiguous(tmp_path, kaggle_zip):
     write_csv(tmp_path / "fer2013.csv")
-    with pytest.raises(fer.FER2013Error, match=r"Several FER2013 sources.*fer2013.csv.*fer2013.zip"):
+    with pytest.raises(DatasetError, match=r"Several FER2013 sources.*fer2013.csv.*fer2013.zip"):
         FER2013Dataset(path=str(tmp_path), progress=False).load()
 
 
 def test_zip_without_a_known_layout(tmp_path):
     path = write_zip(tmp_path / "x.zip", {"photos/a.jpg": jpeg(face(1))})
-    with pytest.raises(fer.FER2013Error, match="no FER2013 layout inside"):
+    with pytest.raises(DatasetError, match="no FER2013 layout inside"):
         FER2013Dataset(path=str(path), progress=False).load()
 
 

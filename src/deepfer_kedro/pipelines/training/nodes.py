@@ -104,9 +104,11 @@ def compile_metrics() -> list[keras.metrics.Metric]:
 
 def train_model(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
                 class_weights: dict[str, float], model: dict[str, Any], training: dict[str, Any],
-                augmentation: dict[str, Any], seed: int) -> tuple[keras.Model, pd.DataFrame]:
+                augmentation: dict[str, Any], seed: int,
+                extra_callbacks: list[keras.callbacks.Callback] | None = None) -> tuple[keras.Model, pd.DataFrame]:
     """Trains on the train split, keeps the checkpoint that is best on the val split
-    (PublicTest) and returns it with the per-epoch history."""
+    (PublicTest) and returns it with the per-epoch history. ``extra_callbacks`` lets a script
+    watch the training (benchmarks/gpu_train.py times the epochs)."""
     keras.utils.set_random_seed(seed)
     keras.config.set_dtype_policy("mixed_bfloat16" if training.get("mixed_precision") else "float32")
     limit = training.get("max_images_per_class")
@@ -130,6 +132,7 @@ def train_model(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
             keras.callbacks.ModelCheckpoint(best, monitor=monitor, mode=mode, save_best_only=True,
                                             save_weights_only=True),
             EpochLog(epochs),
+            *(extra_callbacks or []),
         ]
         if training.get("early_stopping"):
             callbacks.append(keras.callbacks.EarlyStopping(**training["early_stopping"],
