@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).parent))

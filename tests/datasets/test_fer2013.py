@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from kedro.io.core import DatasetError
 
-from deepfer_kedro.datasets import FER2013Dataset
 from deepfer_kedro import fer2013 as fer
+from deepfer_kedro.datasets import FER2013Dataset
 from deepfer_kedro.labels import EMOTIONS
 from tests.conftest import (
     REAL_ZIP_SHA256,
