@@ -98,9 +98,10 @@ def probe_steps(x: np.ndarray, y: np.ndarray, params: dict, steps: int) -> list[
             loss = model.train_on_batch(xb, yb)
         float(np.asarray(loss[0] if isinstance(loss, list) else loss))  # wait for the device
         rows.append({"augmentation": "inside the step" if inside else "none", "first_step_s": round(compile_s, 2),
-                     "ms_per_step": round(1000 * (time.perf_counter() - start) / steps, 2)})
+                     "ms_per_step": round(1000 * (time.perf_counter() - start) / steps, 2),
+                     "jit_compile": bool(model.jit_compile)})
         log(f"probe: augmentation {rows[-1]['augmentation']}: first step {compile_s:.1f} s (compile), "
-            f"then {rows[-1]['ms_per_step']} ms/step at batch {batch}")
+            f"then {rows[-1]['ms_per_step']} ms/step at batch {batch}, jit_compile={model.jit_compile}")
     return rows
 
 
@@ -213,7 +214,7 @@ def main() -> None:
     lines = ["| measure | value |", "|---|---|",
              f"| device | {report['device']} |",
              *(f"| probe, augmentation {p['augmentation']} | first step {p['first_step_s']} s, "
-               f"{p['ms_per_step']} ms/step |" for p in report["probe"]),
+               f"{p['ms_per_step']} ms/step, jit_compile={p['jit_compile']} |" for p in report["probe"]),
              *([f"| original recipe (weights null), s per epoch | {report['original_recipe']['seconds_per_epoch']} |"]
                if "original_recipe" in report else []),
              f"| {args.env}: epochs run, train time | {t['epochs_run']}, {t['train_s']} s "

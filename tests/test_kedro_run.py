@@ -165,3 +165,19 @@ def test_inference_pipeline_over_a_folder_of_photos(project, astronaut_rgb):
     assert rows.loc["no_face.png", "status"] == "no_face"
     assert rows.loc["broken.jpg", "status"] == "unreadable"
     assert (project / "data" / "07_model_output" / "annotated" / "astronaut.png").exists()
+
+
+def test_ensemble_pipeline_of_one_saved_model_matches_its_evaluation(project):
+    model_id = f"{versions(project, 'data/06_models/trained_model.keras')[0]}/trained_model"
+    first = json.loads((project / "data/08_reporting/evaluation_metrics.json"
+                        / versions(project, "data/08_reporting/evaluation_metrics.json")[0]
+                        / "evaluation_metrics.json").read_text())
+    done = kedro(project, "run", "--env", "quick", "--pipeline", "evaluate_ensemble",
+                 "--params", f"evaluation.ensemble=[{model_id}]")
+    assert done.returncode == 0, done.stderr[-4000:]
+    ensemble = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
+    assert ensemble["accuracy"] == pytest.approx(first["accuracy"])
+    assert ensemble["train_duplicates"] == pytest.approx(first["train_duplicates"])
+    bad = kedro(project, "run", "--env", "quick", "--pipeline", "evaluate_ensemble",
+                "--params", "evaluation.ensemble=[nope/trained_model]")
+    assert bad.returncode != 0 and "nope/trained_model" in " ".join(bad.stdout.split() + bad.stderr.split())

@@ -3,10 +3,11 @@ no Kedro or MLflow import, so a bare GPU machine can use them."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from deepfer_kedro.labels import IMAGE_SIZE, NUM_CLASSES
 
@@ -22,30 +23,76 @@ class WeightsUnavailableError(RuntimeError):
     """ImageNet weights cannot be loaded (offline, or a bad local file)."""
 
 
+@keras.saving.register_keras_serializable(package="deepfer")
+class RandomAffine(layers.Layer):
+    """Random rotation, zoom, shift and horizontal flip as one affine resampling per image, in
+    training only.
+
+    Keras' RandomRotation, RandomTranslation, RandomZoom and RandomCrop declare
+    ``supports_jit = False``, and one such layer makes Keras run the whole training step of a JAX
+    model eagerly, op by op (the slow GPU epochs once seen on an H100). This layer is built from
+    ``keras.ops`` and ``keras.random`` only, so the step stays compiled on every backend.
+    """
+
+    def __init__(self, rotation_degrees: float = 0.0, width_shift: float = 0.0, height_shift: float = 0.0,
+                 zoom: float = 0.0, horizontal_flip: bool = False, fill_mode: str = "nearest",
+                 seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rotation_degrees = float(rotation_degrees)
+        self.width_shift = float(width_shift)
+        self.height_shift = float(height_shift)
+        self.zoom = float(zoom)
+        self.horizontal_flip = bool(horizontal_flip)
+        self.fill_mode = fill_mode
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, batch, limit: float):
+        return keras.random.uniform((batch,), -limit, limit, seed=self.seed_generator)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        shape = ops.shape(images)
+        batch, height, width = shape[0], shape[1], shape[2]
+        angle = self._uniform(batch, self.rotation_degrees * math.pi / 180)
+        scale = 1.0 / (1.0 + self._uniform(batch, self.zoom))  # output -> input coordinates
+        flip = (ops.where(keras.random.uniform((batch,), seed=self.seed_generator) < 0.5, -1.0, 1.0)
+                if self.horizontal_flip else ops.ones((batch,)))
+        shift_x = self._uniform(batch, self.width_shift) * ops.cast(width, "float32")
+        shift_y = self._uniform(batch, self.height_shift) * ops.cast(height, "float32")
+        cx = (ops.cast(width, "float32") - 1) / 2
+        cy = (ops.cast(height, "float32") - 1) / 2
+        cos, sin = ops.cos(angle) * scale, ops.sin(angle) * scale
+        a0, a1, b0, b1 = cos * flip, -sin, sin * flip, cos
+        a2 = cx - a0 * cx - a1 * cy - shift_x
+        b2 = cy - b0 * cx - b1 * cy - shift_y
+        zeros = ops.zeros_like(a0)
+        transform = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        moved = ops.image.affine_transform(ops.cast(images, "float32"), transform, interpolation="bilinear",
+                                           fill_mode=self.fill_mode)
+        return ops.cast(moved, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rotation_degrees": self.rotation_degrees, "width_shift": self.width_shift,
+                "height_shift": self.height_shift, "zoom": self.zoom, "horizontal_flip": self.horizontal_flip,
+                "fill_mode": self.fill_mode, "seed": self.seed}
+
+
 def build_augmentation(params: dict[str, Any], seed: int | None = None) -> keras.Sequential:
-    """Random transforms for faces scaled to [0, 1]; active only in training.
+    """Random transforms for faces scaled to [0, 1]; active only in training, inside the model.
 
     ``params``: ``horizontal_flip`` (bool), ``rotation_degrees``, ``width_shift``, ``height_shift``,
-    ``zoom`` (fractions), and optionally ``crop_padding`` (pixels of random crop after padding)
-    and ``random_erasing`` (probability). The original recipe fills with the nearest pixel, as
-    ``ImageDataGenerator`` does.
+    ``zoom`` (fractions), as one ``RandomAffine`` that fills with the nearest pixel like
+    ``ImageDataGenerator``; and ``random_erasing``, the probability of erasing a random patch.
     """
     steps: list[keras.layers.Layer] = []
-    if params.get("horizontal_flip"):
-        steps.append(layers.RandomFlip("horizontal", seed=seed))
-    if params.get("rotation_degrees"):
-        steps.append(layers.RandomRotation(params["rotation_degrees"] / 360.0, fill_mode="nearest",
-                                           seed=seed))
-    if params.get("width_shift") or params.get("height_shift"):
-        steps.append(layers.RandomTranslation(params.get("height_shift", 0.0),
-                                              params.get("width_shift", 0.0),
-                                              fill_mode="nearest", seed=seed))
-    if params.get("zoom"):
-        steps.append(layers.RandomZoom(params["zoom"], fill_mode="nearest", seed=seed))
-    if params.get("crop_padding"):
-        pad = int(params["crop_padding"])
-        steps.append(layers.ZeroPadding2D(pad))
-        steps.append(layers.RandomCrop(IMAGE_SIZE, IMAGE_SIZE, seed=seed))
+    geometry = {k: params.get(k) or 0 for k in ("rotation_degrees", "width_shift", "height_shift", "zoom")}
+    if any(geometry.values()) or params.get("horizontal_flip"):
+        steps.append(RandomAffine(**geometry, horizontal_flip=bool(params.get("horizontal_flip")), seed=seed))
     if params.get("random_erasing"):
         steps.append(layers.RandomErasing(factor=float(params["random_erasing"]),
                                           scale=(0.02, 0.25), value_range=(0.0, 1.0), seed=seed))

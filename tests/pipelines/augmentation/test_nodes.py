@@ -11,11 +11,39 @@ RECIPE = {"rotation_degrees": 10, "width_shift": 0.1, "height_shift": 0.1, "zoom
 
 
 def test_recipe_layers_are_built_from_parameters():
-    names = [type(layer).__name__ for layer in build_augmentation(RECIPE, seed=1).layers]
-    assert names == ["RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom"]
+    [affine] = build_augmentation(RECIPE, seed=1).layers
+    assert type(affine).__name__ == "RandomAffine"
+    assert (affine.rotation_degrees, affine.width_shift, affine.height_shift, affine.zoom) == (10, 0.1, 0.1, 0.1)
+    assert affine.horizontal_flip and affine.fill_mode == "nearest"
     assert build_augmentation({}).layers == []
-    extra = build_augmentation({**RECIPE, "crop_padding": 4, "random_erasing": 0.5}).layers
-    assert [type(layer).__name__ for layer in extra][-3:] == ["ZeroPadding2D", "RandomCrop", "RandomErasing"]
+    extra = build_augmentation({**RECIPE, "random_erasing": 0.5}).layers
+    assert [type(layer).__name__ for layer in extra] == ["RandomAffine", "RandomErasing"]
+
+
+def test_every_augmentation_layer_lets_the_training_step_compile():
+    # one layer with supports_jit=False makes Keras run a JAX model's whole step eagerly
+    layers = build_augmentation({**RECIPE, "random_erasing": 0.5}).layers
+    assert all(layer.supports_jit for layer in layers)
+
+
+def test_affine_geometry_matches_the_parameters():
+    import keras
+
+    from deepfer_kedro.models import RandomAffine
+
+    image = np.zeros((1, 48, 48, 1), "float32")
+    image[0, 20:28, 4:12] = 1.0  # a bright square left of centre
+    flipped = np.asarray(RandomAffine(horizontal_flip=True, seed=3)(np.repeat(image, 16, 0), training=True))
+    mirrored = image[0, :, ::-1]
+    assert any(np.allclose(f, mirrored, atol=1e-5) for f in flipped)
+    assert any(np.allclose(f, image[0], atol=1e-5) for f in flipped)
+    shifted = np.asarray(RandomAffine(width_shift=0.25, seed=1)(np.repeat(image, 8, 0), training=True))
+    columns = shifted[..., 0].sum(axis=1).argmax(axis=1)
+    assert np.all(np.abs(columns - 8) <= 13) and len(set(columns.tolist())) > 1  # moved by at most 12 px
+    rotated = np.asarray(RandomAffine(rotation_degrees=10, seed=2)(image, training=True))
+    assert abs(rotated.sum() - image.sum()) < 0.15 * image.sum()  # a small rotation keeps the mass
+    layer = RandomAffine(rotation_degrees=5, zoom=0.2, seed=0)
+    assert keras.layers.deserialize(keras.layers.serialize(layer)).get_config() == layer.get_config()
 
 
 def test_augmentation_changes_images_in_training_only_and_keeps_range():

@@ -116,3 +116,16 @@ def test_confusion_matrix_counts_and_normalised():
     np.testing.assert_allclose(np.asarray(shares).sum(axis=1), 1)
     assert np.trace(counts) / 70 == pytest.approx(compute_evaluation_metrics(table)["accuracy"])
     plt.close(fig)
+
+
+def test_accuracy_without_test_images_duplicated_in_train():
+    table, true, probabilities = predictions_table()
+    predicted = probabilities.argmax(1)
+    wrong = [i for i in range(70) if predicted[i] != true[i]][:3]
+    report = {"duplicates": {"leakage_train_test": [["train/x.jpg", f"s{i}"] for i in wrong]}}
+    metrics = compute_evaluation_metrics(table, report)
+    keep = np.setdiff1d(np.arange(70), wrong)
+    assert metrics["train_duplicates"]["images"] == 3
+    assert metrics["train_duplicates"]["accuracy_without_them"] == pytest.approx(accuracy_score(true[keep], predicted[keep]))
+    assert "3 of these images have an exact duplicate" in format_metrics_table(metrics)
+    assert "test_accuracy_without_train_duplicates" in evaluation_metrics_for_mlflow(metrics)

@@ -95,9 +95,11 @@ def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: dict[
     return _prediction_table(image_index, rows, labels, probabilities)
 
 
-def compute_evaluation_metrics(predictions: pd.DataFrame) -> dict[str, Any]:
+def compute_evaluation_metrics(predictions: pd.DataFrame,
+                               data_quality_report: dict[str, Any] | None = None) -> dict[str, Any]:
     """Loss, top-1 accuracy, macro and weighted F1, macro precision and recall, one-vs-rest AUC
-    and per-class precision, recall and F1 (scikit-learn)."""
+    and per-class precision, recall and F1 (scikit-learn). With the data-quality report, also the
+    accuracy on the evaluated images that have no exact duplicate in the train split."""
     y_true = predictions["true_emotion"].map(EMOTIONS.index).to_numpy()
     probabilities = predictions[PROBABILITY_COLUMNS].to_numpy()
     probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)  # CSV rounding
@@ -108,7 +110,7 @@ def compute_evaluation_metrics(predictions: pd.DataFrame) -> dict[str, Any]:
     present = sorted(set(y_true))
     auc = (roc_auc_score(y_true, probabilities[:, present] / probabilities[:, present].sum(1, keepdims=True),
                          multi_class="ovr", labels=present) if len(present) > 2 else float("nan"))
-    return {
+    metrics = {
         "split": str(predictions["split"].iloc[0]),
         "images": int(len(predictions)),
         "loss": float(log_loss(y_true, probabilities, labels=labels)),
@@ -123,6 +125,15 @@ def compute_evaluation_metrics(predictions: pd.DataFrame) -> dict[str, Any]:
             for emotion, p, r, f, s in zip(EMOTIONS, precision, recall, f1, support, strict=True)
         },
     }
+    if data_quality_report is not None:
+        split = metrics["split"]
+        groups = data_quality_report["duplicates"].get(f"leakage_train_{split}", [])
+        leaked = predictions["source"].isin({source for group in groups for source in group}).to_numpy()
+        metrics["train_duplicates"] = {
+            "images": int(leaked.sum()),
+            "accuracy_without_them": float(accuracy_score(y_true[~leaked], y_pred[~leaked])),
+        }
+    return metrics
 
 
 def evaluation_metrics_for_mlflow(evaluation_metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -130,6 +141,8 @@ def evaluation_metrics_for_mlflow(evaluation_metrics: dict[str, Any]) -> dict[st
     split = evaluation_metrics["split"]
     flat = {f"{split}_{k}": v for k, v in evaluation_metrics.items()
             if isinstance(v, float) and np.isfinite(v)}
+    if "train_duplicates" in evaluation_metrics:
+        flat[f"{split}_accuracy_without_train_duplicates"] = evaluation_metrics["train_duplicates"]["accuracy_without_them"]
     for emotion, scores in evaluation_metrics["per_class"].items():
         flat[f"{split}_recall_{emotion}"] = scores["recall"]
         flat[f"{split}_f1_{emotion}"] = scores["f1"]
@@ -149,6 +162,10 @@ def format_metrics_table(evaluation_metrics: dict[str, Any]) -> str:
           for e, s in m["per_class"].items()),
         "",
     ]
+    if "train_duplicates" in m:
+        d = m["train_duplicates"]
+        lines += [f"{d['images']} of these images have an exact duplicate in the train split; without them "
+                  f"top-1 accuracy is {d['accuracy_without_them']:.4f}.", ""]
     return "\n".join(lines)
 
 

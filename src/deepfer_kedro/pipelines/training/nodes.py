@@ -141,6 +141,9 @@ def train_model(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
             callbacks.append(keras.callbacks.ReduceLROnPlateau(**training["reduce_lr"]))
         weights = ({EMOTIONS.index(e): float(w) for e, w in class_weights.items()}
                    if training.get("use_class_weights", True) else None)
+        if weights and limit:
+            logger.warning("Class weights come from the whole train split but training uses at most %d images "
+                           "per emotion; consider training.use_class_weights: false", limit)
         logger.info("Training %s on %d images, selecting on %d val images, %d epochs at most",
                     classifier.name, len(x_train), len(x_val), epochs)
         history = classifier.fit(
