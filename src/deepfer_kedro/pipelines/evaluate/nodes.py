@@ -142,7 +142,8 @@ def evaluation_metrics_for_mlflow(evaluation_metrics: dict[str, Any]) -> dict[st
     flat = {f"{split}_{k}": v for k, v in evaluation_metrics.items()
             if isinstance(v, float) and np.isfinite(v)}
     if "train_duplicates" in evaluation_metrics:
-        flat[f"{split}_accuracy_without_train_duplicates"] = evaluation_metrics["train_duplicates"]["accuracy_without_them"]
+        without = evaluation_metrics["train_duplicates"]["accuracy_without_them"]
+        flat[f"{split}_accuracy_without_train_duplicates"] = without
     for emotion, scores in evaluation_metrics["per_class"].items():
         flat[f"{split}_recall_{emotion}"] = scores["recall"]
         flat[f"{split}_f1_{emotion}"] = scores["f1"]
