@@ -167,7 +167,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="FER2013: a folder with train/ and test/, or the zip")
     parser.add_argument("--env", default="sota", help="conf/<env> recipe to train (default sota)")
-    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs; default: as many as the "
+                        "probe's step time says fit in --budget-s, at most the recipe's")
     parser.add_argument("--budget-s", type=float, default=360, help="stop the sota training before this")
     parser.add_argument("--baseline-epochs", type=int, default=2, help="epochs of the original recipe to time")
     parser.add_argument("--probe-steps", type=int, default=20)
@@ -186,13 +187,18 @@ def main() -> None:
     log(f"data: {len(faces['pixels'])} faces decoded in {time.perf_counter() - start:.1f} s")
 
     sota = parameters(args.env)
-    if args.epochs:
-        sota["training"]["epochs"] = args.epochs
-    for recipe in (sota,):
-        recipe["training"]["max_images_per_class"] = args.max_per_class
-        recipe["training"]["verbose"] = 2
+    sota["training"] |= {"max_images_per_class": args.max_per_class, "verbose": 2}
     x, y = select_split(faces, index, "train", args.max_per_class or 64, 0)
     report["probe"] = probe_steps(x, y, sota, args.probe_steps)
+    if args.epochs:
+        sota["training"]["epochs"] = args.epochs
+    else:  # a cosine schedule must end inside the budget, so size it before training
+        train_images = len(select_split(faces, index, "train", args.max_per_class, 0)[1])
+        steps = -(-train_images // int(sota["training"]["batch_size"]))
+        epoch_s = 1.2 * steps * report["probe"][0]["ms_per_step"] / 1000  # +20% for validation
+        fitting = int((args.budget_s - 60) / max(epoch_s, 1e-3))
+        sota["training"]["epochs"] = max(1, min(int(sota["training"]["epochs"]), fitting))
+        log(f"about {epoch_s:.1f} s per epoch expected: {sota['training']['epochs']} epochs fit in the budget")
 
     if args.baseline_epochs:
         original = parameters("base")

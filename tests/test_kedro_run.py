@@ -181,3 +181,15 @@ def test_ensemble_pipeline_of_one_saved_model_matches_its_evaluation(project):
     bad = kedro(project, "run", "--env", "quick", "--pipeline", "evaluate_ensemble",
                 "--params", "evaluation.ensemble=[nope/trained_model]")
     assert bad.returncode != 0 and "nope/trained_model" in " ".join(bad.stdout.split() + bad.stderr.split())
+
+
+def test_inference_model_from_an_mlflow_uri(project):
+    from deepfer_kedro.inference.models import load_model
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    run = next(r for r in mlflow.search_runs(experiment_names=["deepfer"], output_format="list")
+               if r.data.tags.get("kedro_pipeline") == "__default__")
+    from_artifact = load_model(f"runs:/{run.info.run_id}/model/trained_model.keras")
+    from_served = load_model(f"runs:/{run.info.run_id}/served_model")
+    faces = np.random.default_rng(0).integers(0, 255, (4, 48, 48, 1), dtype=np.uint8)
+    np.testing.assert_allclose(from_artifact.predict_on_batch(faces), from_served.predict_on_batch(faces), rtol=1e-5)

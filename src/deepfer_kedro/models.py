@@ -46,6 +46,8 @@ class RandomAffine(layers.Layer):
         self.fill_mode = fill_mode
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # TensorFlow's image transform has no XLA kernel; JAX and torch compile it
+        self.supports_jit = keras.backend.backend() != "tensorflow"
 
     def _uniform(self, batch, limit: float):
         return keras.random.uniform((batch,), -limit, limit, seed=self.seed_generator)

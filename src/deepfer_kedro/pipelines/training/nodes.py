@@ -91,6 +91,14 @@ def _optimizer(training: dict[str, Any], steps_per_epoch: int) -> keras.optimize
     raise ValueError(f"training.optimizer {name!r} is not one of adam, adamw, sgd")
 
 
+def resolve_jit_compile(setting: bool | str = "auto") -> bool | str:
+    """``auto`` compiles the step with XLA on JAX (without it JAX runs op by op) but not on
+    TensorFlow, whose own CPU kernels train VGG16 faster than XLA's (docs/benchmarks.md)."""
+    if setting == "auto" and keras.backend.backend() == "tensorflow":
+        return False
+    return setting
+
+
 def compile_metrics() -> list[keras.metrics.Metric]:
     """Top-1 accuracy, precision, recall, AUC and macro-F1, every epoch on train and val."""
     return [
@@ -122,7 +130,7 @@ def train_model(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=float(training.get("label_smoothing", 0))),
         metrics=compile_metrics(),
         steps_per_execution=int(training.get("steps_per_execution", 1)),
-        jit_compile=training.get("jit_compile", "auto"),
+        jit_compile=resolve_jit_compile(training.get("jit_compile", "auto")),
     )
     monitor = training["checkpoint"]["monitor"]
     mode = training["checkpoint"].get("mode", "max")
