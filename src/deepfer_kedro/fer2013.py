@@ -39,7 +39,6 @@ HOW_TO_GET = (
     "facial-expression-recognition-challenge). Inside this repository's workspace: "
     "`ln -s ../../../shared/datasets/fer2013.zip data/01_raw/fer2013.zip`."
 )
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 CSV_COLUMNS = {"emotion", "pixels", "Usage"}
 IMAGES_LAYOUT_USAGES = {"train": "train", "validation": "validation"}
 KAGGLE_FOLDERS = {"train", "test"}

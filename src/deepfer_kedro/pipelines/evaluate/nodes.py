@@ -5,6 +5,8 @@ Nothing here selects anything: the model arrives already chosen on the val split
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import keras
@@ -26,6 +28,7 @@ from sklearn.metrics import (  # noqa: E402
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES  # noqa: E402
 from deepfer_kedro.pipelines.training.nodes import split_rows  # noqa: E402
 
+logger = logging.getLogger(__name__)
 PROBABILITY_COLUMNS = [f"p_{emotion}" for emotion in EMOTIONS]
 
 
@@ -48,9 +51,12 @@ def average_probabilities(models: list[keras.Model], images: np.ndarray, flip: b
     """Mean softmax over models and test-time views."""
     total = np.zeros((len(images), NUM_CLASSES))
     views = tta_views(images, flip, shift_pixels)
-    for model in models:
-        for view in views:
+    started = time.perf_counter()
+    for m, model in enumerate(models):
+        for v, view in enumerate(views):
             total += model.predict(view, batch_size=batch_size, verbose=0)
+            logger.info("predicted %d faces: model %d/%d, view %d/%d (%.0f s)", len(images), m + 1, len(models),
+                        v + 1, len(views), time.perf_counter() - started)
     return total / (len(models) * len(views))
 
 
