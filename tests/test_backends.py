@@ -22,7 +22,7 @@ for i, label in enumerate(labels):
     pixels[i, 6 * label:6 * label + 6] += 190
 index = pd.DataFrame({"source": [f"s{i}" for i in range(len(labels))], "label": labels,
                       "emotion": [EMOTIONS[i] for i in labels], "split": ["train"] * 28 + ["val"] * 28})
-net = {"architecture": "vgg_fer", "stage_filters": [8], "convs_per_stage": 1, "dense_units": [8],
+net = {"architecture": "vgg_fer", "base_filters": 8, "stages": 1, "convs_per_stage": 1, "dense_units": [8],
        "dropout": 0.0, "l2": 0.0}
 training = {"learning_rate": 0.003, "batch_size": 8, "epochs": 2, "verbose": 0,
             "checkpoint": {"monitor": "val_accuracy", "mode": "max"}}

@@ -166,15 +166,16 @@ def build_vgg16_classifier(*, input_size: int = IMAGE_SIZE, weights: str | None 
     return keras.Model(inputs, _head(x, list(dense_units), dropout, l2), name="vgg16_fer")
 
 
-def build_vgg_fer(*, input_size: int = IMAGE_SIZE, stage_filters: list[int] = (64, 128, 256, 512),
+def build_vgg_fer(*, input_size: int = IMAGE_SIZE, base_filters: int = 64, stages: int = 4,
                   convs_per_stage: int = 2, dense_units: list[int] = (1024, 1024),
                   dropout: float = 0.5, l2: float = 1e-4, augmentation: keras.Model | None = None,
                   **_: Any) -> keras.Model:
-    """A VGG-style network for 48x48 faces trained from scratch (conv-BN-ReLU pairs, max-pool
-    per stage), the family of the best published single FER2013 networks."""
+    """A VGG-style network for 48x48 faces trained from scratch, the family of the best published
+    single FER2013 networks: ``stages`` stages of ``convs_per_stage`` conv-BN-ReLU layers and a
+    max-pool, with ``base_filters`` filters doubling each stage (64, 128, 256, 512 by default)."""
     inputs, x = _scaled_input(input_size, augmentation)
     regularizer = keras.regularizers.L2(l2)
-    for filters in stage_filters:
+    for filters in (base_filters * 2**stage for stage in range(stages)):
         for _ in range(convs_per_stage):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=regularizer)(x)
             x = layers.BatchNormalization()(x)

@@ -17,7 +17,7 @@ from deepfer_kedro.pipelines.training.nodes import (
     train_model,
 )
 
-SMALL_NET = {"architecture": "vgg_fer", "stage_filters": [8, 16], "convs_per_stage": 1,
+SMALL_NET = {"architecture": "vgg_fer", "base_filters": 8, "stages": 2, "convs_per_stage": 1,
              "dense_units": [16], "dropout": 0.1, "l2": 0.0}
 TRAINING = {"optimizer": "adam", "learning_rate": 0.003, "batch_size": 16, "epochs": 4,
             "checkpoint": {"monitor": "val_accuracy", "mode": "max"},
