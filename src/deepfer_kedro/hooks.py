@@ -1,13 +1,10 @@
-"""Tags each MLflow run with what makes it reproducible: commit, data, backend, environment."""
+"""MLflow hooks: tags that make a run reproducible, and the saved artifacts it produced."""
 
-import logging
 import subprocess
 from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
-
-logger = logging.getLogger(__name__)
 
 
 def _git_commit() -> str:
