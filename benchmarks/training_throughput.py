@@ -16,9 +16,9 @@ import tensorflow as tf
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import table, write_section  # noqa: E402
 
+from deepfer_kedro.core.training import compile_metrics, resolve_jit_compile  # noqa: E402
 from deepfer_kedro.fer2013 import load_faces  # noqa: E402
 from deepfer_kedro.models import build_augmentation, build_model  # noqa: E402
-from deepfer_kedro.pipelines.training.nodes import compile_metrics, resolve_jit_compile  # noqa: E402
 
 ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013.zip"
 RECIPE = {"rotation_degrees": 10, "width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1, "horizontal_flip": True}

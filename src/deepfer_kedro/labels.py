@@ -3,6 +3,8 @@
 # Alphabetical, as in the Kaggle folder layout; the model's output order.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 NUM_CLASSES = len(EMOTIONS)
+# The probability columns of every prediction table, in the model's output order.
+PROBABILITY_COLUMNS: list[str] = [f"p_{emotion}" for emotion in EMOTIONS]
 IMAGE_SIZE = 48
 
 # The challenge CSV numbers emotions differently: 0=Angry 1=Disgust 2=Fear 3=Happy 4=Sad

@@ -109,8 +109,8 @@ def test_annotation_draws_on_a_copy():
 def test_missing_model_says_how_to_get_one(tmp_path):
     with pytest.raises(ModelNotFoundError, match="kedro run --env quick"):
         load_model(str(tmp_path / "none.keras"))
-    with pytest.raises(ModelNotFoundError, match="not the DeepFER project"):
-        load_model(None, project=tmp_path)
+    with pytest.raises(ModelNotFoundError, match="no such model file"):
+        load_model(str(tmp_path / "none.keras"))
 
 
 def test_video_detection_every_nth_frame_still_labels_every_frame(predictor, astronaut_rgb, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfer_kedro.core.saving import NotAModelError
 from deepfer_kedro.inference.models import ModelNotFoundError, load_model
 from deepfer_kedro.inference.predict import ROW_COLUMNS, EmotionPredictor, expand_inputs, predict_paths, predict_video
 
@@ -22,8 +23,9 @@ def parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify the faces in images, folders, videos or a camera")
     predict.add_argument("inputs", nargs="*", help="image or video files, or folders of them")
     predict.add_argument("--camera", type=int, help="a camera index (e.g. 0) instead of files")
-    predict.add_argument("--model", help="a .keras file or an MLflow URI; default: the catalog's latest "
-                         "trained_model of the project in the current folder")
+    predict.add_argument("--model", help="a .keras file, an MLflow URI, or 'default' (the shipped model); "
+                         "default: the catalog's latest trained_model of the project in the current folder, "
+                         "or the shipped model when it has none")
     predict.add_argument("--output", "-o", help="write the table here (.csv or .jsonl); default: CSV on stdout")
     predict.add_argument("--annotate", metavar="DIR", help="write annotated images / videos into DIR")
     predict.add_argument("--tta", action="store_true", help="average each face with its mirror image")
@@ -35,6 +37,10 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--detector-width", type=int, default=640,
                          help="search for faces in frames shrunk to this width (320 is faster for video)")
     predict.add_argument("--max-frames", type=int, help="video or camera: stop after this many frames")
+    served = commands.add_parser("save-served-model", help="write an MLflow model folder for `mlflow models serve`")
+    served.add_argument("path", help="the folder to create")
+    served.add_argument("--model", help="as for predict; default: the catalog's latest trained_model, or the "
+                        "shipped model")
     return main
 
 
@@ -60,9 +66,30 @@ def _log_to_stderr() -> None:
         project_logger.propagate = False
 
 
+def save_served_model(args: argparse.Namespace) -> int:
+    """``deepfer save-served-model DIR``: the model and its face detection as an MLflow pyfunc."""
+    import mlflow.pyfunc
+
+    from deepfer_kedro.inference.serving import package_served_model
+
+    if Path(args.path).exists():
+        logger.error("%s already exists; give a new folder", args.path)
+        return 2
+    try:
+        model = load_model(args.model)
+    except (ModelNotFoundError, NotAModelError) as err:
+        logger.error("%s", err)
+        return 2
+    mlflow.pyfunc.save_model(args.path, python_model=package_served_model(model, {}))
+    logger.info("Wrote %s: serve it with `mlflow models serve -m %s --env-manager local`", args.path, args.path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _log_to_stderr()
+    if args.command == "save-served-model":
+        return save_served_model(args)
     if not args.inputs and args.camera is None:
         parser().error("give image or video files, folders, or --camera N")
     paths = expand_inputs(args.inputs)
@@ -71,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         model = load_model(args.model)
-    except ModelNotFoundError as err:
+    except (ModelNotFoundError, NotAModelError) as err:
         logger.error("%s", err)
         return 2
     predictor = EmotionPredictor(model, {"min_face_size": args.min_face, "margin": args.margin,

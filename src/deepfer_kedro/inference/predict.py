@@ -12,14 +12,14 @@ import cv2
 import numpy as np
 
 from deepfer_kedro.inference.faces import Box, FaceDetector, UnreadableImageError, crop_face, read_image
-from deepfer_kedro.labels import EMOTIONS
+from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 ROW_COLUMNS = ["file", "frame", "face", "status", "x", "y", "w", "h", "emotion", "confidence",
-               *(f"p_{e}" for e in EMOTIONS), "message"]
+               *PROBABILITY_COLUMNS, "message"]
 
 
 @dataclass
@@ -81,7 +81,7 @@ def result_rows(file: str, frame: int | None, results: list[FaceResult]) -> list
                "y": result.box.y, "w": result.box.w, "h": result.box.h}
         if result.probabilities is not None:
             row |= {"emotion": result.emotion, "confidence": float(result.probabilities.max()),
-                    **{f"p_{e}": float(p) for e, p in zip(EMOTIONS, result.probabilities, strict=True)}}
+                    **{c: float(p) for c, p in zip(PROBABILITY_COLUMNS, result.probabilities, strict=True)}}
         else:
             row["message"] = f"face of {min(result.box.w, result.box.h)} px is below the minimum size"
         rows.append(row)

@@ -30,12 +30,12 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
         self._predictor = None
 
     def load_context(self, context) -> None:
-        import keras
+        from deepfer_kedro.core.saving import load_keras_model
 
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.keras"
             path.write_bytes(self.keras_bytes)
-            self.model = keras.saving.load_model(path, compile=False, safe_mode=True)
+            self.model = load_keras_model(path)
         self._predictor = EmotionPredictor(self.model, self.settings)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:

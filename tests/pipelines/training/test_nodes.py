@@ -156,7 +156,43 @@ def test_same_seed_same_history():
     faces, index = learnable_faces(4)
     first = train_model(faces, index, WEIGHTS, SMALL_NET, {**TRAINING, "epochs": 2}, {"zoom": 0.1}, 7)[1]
     second = train_model(faces, index, WEIGHTS, SMALL_NET, {**TRAINING, "epochs": 2}, {"zoom": 0.1}, 7)[1]
-    pd.testing.assert_frame_equal(first, second, rtol=1e-4)
+    timing = ["epoch_seconds"]
+    assert (first[timing] > 0).all().all()
+    pd.testing.assert_frame_equal(first.drop(columns=timing), second.drop(columns=timing), rtol=1e-4)
+
+
+def test_saved_model_holds_no_optimizer_state(tmp_path):
+    """Adam keeps two moments per weight; a saved model without them is about 4 bytes a parameter."""
+    faces, index = learnable_faces(4)
+    net = {**SMALL_NET, "dense_units": [256]}  # enough weights for the optimizer state to show in the size
+    model, _ = train_model(faces, index, WEIGHTS, net, {**TRAINING, "epochs": 1}, {"zoom": 0.1}, 0)
+    model.save(tmp_path / "m.keras")
+    size, weights_bytes = (tmp_path / "m.keras").stat().st_size, 4 * model.count_params()
+    assert size < 1.2 * weights_bytes + 100_000, (size, weights_bytes)
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert getattr(loaded, "optimizer", None) is None
+
+
+def test_time_budget_sizes_the_epochs_from_a_measured_epoch_time():
+    from deepfer_kedro.core.training import plan_epochs
+
+    assert plan_epochs(80, epoch_seconds=2.0, budget_s=100) == 50
+    assert plan_epochs(80, epoch_seconds=1.0, budget_s=500) == 80
+    assert plan_epochs(80, epoch_seconds=50.0, budget_s=10) == 1
+    faces, index = learnable_faces(4)
+    model, history = train_model(faces, index, WEIGHTS, SMALL_NET, {**TRAINING, "epochs": 3, "time_budget_s": 600},
+                                 {"zoom": 0.1}, 0)
+    assert len(history) == 3  # ample budget: every epoch, and the estimate is recorded beside the measure
+    assert history["estimated_epoch_seconds"].iloc[0] > 0 and (history["epoch_seconds"] > 0).all()
+
+
+def test_weight_averaging_trains_validates_and_keeps_the_averaged_weights():
+    faces, index = learnable_faces()
+    model, history = train_model(faces, index, WEIGHTS, SMALL_NET, {**TRAINING, "ema_momentum": 0.5},
+                                 {"horizontal_flip": False}, seed=0)
+    x_val, y_val = select_split(faces, index, "val")
+    predicted = model.predict(x_val, verbose=0).argmax(axis=1)
+    assert np.mean(predicted == y_val) == pytest.approx(history["val_accuracy"].max(), abs=1e-6)
 
 
 def test_history_for_mlflow_and_curves():

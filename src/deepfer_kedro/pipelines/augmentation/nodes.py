@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from deepfer_kedro.labels import EMOTIONS  # noqa: E402
-from deepfer_kedro.models import build_augmentation  # noqa: E402
+from deepfer_kedro.labels import EMOTIONS
+from deepfer_kedro.models import build_augmentation
 
 
 def plot_augmentation_preview(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,

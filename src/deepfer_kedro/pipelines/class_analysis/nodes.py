@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.utils.class_weight import compute_class_weight
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
-
-from deepfer_kedro.labels import EMOTIONS, SPLITS  # noqa: E402
+from deepfer_kedro.labels import EMOTIONS, SPLITS
 
 
 def count_classes(image_index: pd.DataFrame) -> pd.DataFrame:

@@ -17,11 +17,11 @@ from deepfer_kedro.inference.predict import ROW_COLUMNS, EmotionPredictor, annot
 logger = logging.getLogger(__name__)
 
 
-def predict_folder(trained_model: Any, inference_images: dict[str, Callable[[], Image.Image]],
+def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[], Image.Image]],
                    inference: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Image.Image]]:
     """One row per face (or per image without one, or per unreadable file), and the images
     annotated with box, emotion and confidence when ``inference['annotate']``."""
-    predictor = EmotionPredictor(trained_model, inference)
+    predictor = EmotionPredictor(inference_model, inference)
     rows, annotated = [], {}
     for name in sorted(inference_images):
         try:

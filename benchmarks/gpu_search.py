@@ -1,0 +1,315 @@
+"""A recipe search that uses one GPU call well: the runs of ``benchmarks/search.yml`` trained side
+by side as separate processes on the one device, within one time budget for the whole call; then
+an ensemble chosen on PublicTest and scored once on PrivateTest.
+
+Each run is a Kedro environment plus a ``--params`` string, trained by the project's own
+``train_model`` (the same node ``kedro run`` uses) with ``training.time_budget_s`` set to the time
+left, so its epochs are sized from a measured epoch time. Each run writes its history, PublicTest
+and PrivateTest probabilities (``probs.npz``, with and without test-time augmentation), its card
+and its model in half precision. What comes back (at most 8 files of at most 16 MiB) is
+``results.tar.gz`` (every card, history, probability file and log), ``summary.md``, and the best
+models' weights cut into parts (rejoin with ``deepfer_kedro.core.saving.join_parts``).
+
+Needs only Keras 3, a backend (jax or torch), numpy, pandas, scikit-learn, OpenCV and PyYAML.
+
+  KERAS_BACKEND=jax python3 -u benchmarks/gpu_search.py --data /tmp/fer2013 --out "$OUT" --budget-s 540
+
+CPU rehearsal on a tiny subset: tests/test_gpu_search.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from deepfer_kedro.core.config import load_parameters, merge, parse_overrides  # noqa: E402
+from deepfer_kedro.core.ensemble import accuracy, select_ensemble, weighted_average  # noqa: E402
+from deepfer_kedro.labels import EMOTIONS  # noqa: E402
+
+PART_BYTES = 15 * 2**20  # the transfer takes files of at most 16 MiB
+MAX_FILES = 8
+EVAL_RESERVE_S = 45  # per run, after training: predictions with and without TTA, saving
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run_name(run: dict) -> str:
+    seed = parse_overrides(run.get("params")).get("seed", "default")
+    return f"{run['recipe']}-s{seed}"
+
+
+def kedro_command(run: dict) -> str:
+    params = f' --params "{run["params"]}"' if run.get("params") else ""
+    return f"kedro run --env {run['env']}{params}"
+
+
+# ---------------------------------------------------------------- one run (a worker process)
+
+def worker(args: argparse.Namespace) -> None:
+    import keras
+
+    from deepfer_kedro.core.evaluation import average_probabilities
+    from deepfer_kedro.core.saving import inference_copy, save_half_precision
+    from deepfer_kedro.core.training import select_split, train_model
+    from deepfer_kedro.pipelines.class_analysis.nodes import compute_class_weights
+
+    run = json.loads(args.worker)
+    out = Path(args.workdir) / run_name(run)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    data = np.load(Path(args.workdir) / "faces.npz", allow_pickle=False)
+    faces = {"pixels": data["pixels"]}
+    index = pd.DataFrame({"label": data["labels"], "split": data["splits"].astype(str)})
+    index["emotion"] = [EMOTIONS[label] for label in index["label"]]
+    params = load_parameters(run["env"], run.get("params"))
+    rehearsal = {"max_images_per_class": args.max_per_class} if args.max_per_class else {}
+    budget = args.deadline - time.time() - EVAL_RESERVE_S
+    params["training"] = merge(params["training"], {**rehearsal, "verbose": 2, "time_budget_s": budget})
+    seed = int(params.get("seed", 42))
+    log(f"{run_name(run)}: {kedro_command(run)}; {budget:.0f} s for training")
+
+    model, history = train_model(faces, index, compute_class_weights(index), params["model"], params["training"],
+                                 params["augmentation"], seed)
+    train_s = time.monotonic() - started
+    history.to_csv(out / "history.csv", index=False)
+
+    probabilities, labels = {}, {}
+    tta = params["evaluation"].get("tta") or {}
+    for split in ("val", "test"):
+        x, labels[split] = select_split(faces, index, split, args.test_per_class, 0)
+        probabilities[f"{split}_plain"] = average_probabilities([model], x)
+        probabilities[f"{split}_tta"] = average_probabilities([model], x, bool(tta.get("flip")),
+                                                              int(tta.get("shift_pixels", 0)))
+    np.savez_compressed(out / "probs.npz", **{k: v.astype(np.float16) for k, v in probabilities.items()},
+                        val_labels=labels["val"], test_labels=labels["test"])
+    save_half_precision(inference_copy(model, params["model"]), out / "model.keras")
+
+    def scores(name: str) -> dict:
+        split = name.split("_")[0]
+        predicted = probabilities[name].argmax(axis=1)
+        from sklearn.metrics import f1_score, recall_score
+
+        recall = recall_score(labels[split], predicted, labels=range(len(EMOTIONS)), average=None, zero_division=0)
+        return {"top1": round(accuracy(probabilities[name], labels[split]), 4),
+                "macro_f1": round(float(f1_score(labels[split], predicted, average="macro")), 4),
+                "recall": {e: round(float(r), 4) for e, r in zip(EMOTIONS, recall, strict=True)}}
+
+    later = history["epoch_seconds"].iloc[1:] if len(history) > 1 else history["epoch_seconds"]
+    card = {
+        "name": run_name(run), "recipe": run["recipe"], "seed": seed, "env": run["env"],
+        "params": run.get("params", ""), "command": kedro_command(run), "rehearsal": rehearsal,
+        "epochs_recipe": int(load_parameters(run["env"], run.get("params"))["training"]["epochs"]),
+        "epochs_run": int(len(history)),
+        "best_epoch": int(history["epoch"][history["val_accuracy"].idxmax()]),
+        "estimated_epoch_s": round(float(history["estimated_epoch_seconds"].iloc[0]), 3),
+        "measured_epoch_s": {"first": round(float(history["epoch_seconds"].iloc[0]), 3),
+                             "median_later": round(float(later.median()), 3)},
+        "train_s": round(train_s, 1), "budget_s": round(budget, 1),
+        "results": {name: scores(name) for name in probabilities},
+        "backend": keras.backend.backend(), "keras": keras.__version__,
+        "frameworks_imported": sorted({m.split(".")[0] for m in sys.modules} & {"kedro", "mlflow", "tensorflow"}),
+    }
+    card["estimate_over_measured"] = round(card["estimated_epoch_s"] / max(card["measured_epoch_s"]["median_later"],
+                                                                           1e-9), 3)
+    (out / "card.json").write_text(json.dumps(card, indent=2))
+    log(f"{card['name']}: {card['epochs_run']} epochs, PublicTest TTA {card['results']['val_tta']['top1']}, "
+        f"PrivateTest TTA {card['results']['test_tta']['top1']}, epoch estimate/measured "
+        f"{card['estimate_over_measured']}")
+
+
+# ---------------------------------------------------------------- the whole call
+
+def device_report() -> dict:
+    import keras
+
+    info = {"backend": keras.backend.backend(), "keras": keras.__version__}
+    if info["backend"] == "jax":  # the devices, and one timed bf16 matrix product to show it is the GPU
+        import jax
+        import jax.numpy as jnp
+
+        info["devices"] = [str(d) for d in jax.devices()]
+        a = jnp.ones((2048, 2048), jnp.bfloat16)
+        (a @ a).block_until_ready()
+        start = time.perf_counter()
+        for _ in range(5):
+            b = a @ a
+        b.block_until_ready()
+        info["matmul_tflops"] = round(5 * 2 * 2048**3 / (time.perf_counter() - start) / 1e12, 2)
+    elif info["backend"] == "torch":
+        import torch
+
+        info["devices"] = [torch.cuda.get_device_name(0)] if torch.cuda.is_available() else ["cpu"]
+    return info
+
+
+def prepare_data(data: str, workdir: Path) -> str:
+    from deepfer_kedro.fer2013 import load_faces
+    from deepfer_kedro.pipelines.data_processing.nodes import build_image_index
+
+    faces = load_faces(Path(data), progress=False)
+    index = build_image_index(faces, 0.1, 0)
+    np.savez(workdir / "faces.npz", pixels=faces["pixels"], labels=index["label"].to_numpy(),
+             splits=index["split"].to_numpy().astype("U5"))
+    return faces["source_sha256"]
+
+
+def run_all(runs: list[dict], args: argparse.Namespace, workdir: Path, deadline: float) -> list[str]:
+    """Starts up to ``--parallel`` workers at a time, each with the deadline of the whole call; a
+    run that could no longer train for ``--min-run-s`` is skipped. Returns what was skipped."""
+    env = {**os.environ, "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / args.parallel:.3f}",
+           "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    pending, running, skipped = list(runs), [], []
+    while pending or running:
+        for run, proc, logf in [r for r in running if r[1].poll() is not None]:
+            logf.close()
+            running.remove((run, proc, logf))
+            log(f"{run_name(run)} ended with exit status {proc.returncode}")
+        while pending and len(running) < args.parallel:
+            run = pending.pop(0)
+            if deadline - time.time() - EVAL_RESERVE_S < args.min_run_s:
+                skipped.append(run_name(run))
+                log(f"skipping {run_name(run)}: less than {args.min_run_s} s of training time left")
+                continue
+            command = [sys.executable, "-u", __file__, "--worker", json.dumps(run), "--workdir", str(workdir),
+                       "--deadline", str(deadline), "--max-per-class", str(args.max_per_class or 0),
+                       "--test-per-class", str(args.test_per_class or 0)]
+            logf = (workdir / f"{run_name(run)}.log").open("w")
+            running.append((run, subprocess.Popen(command, env=env, stdout=logf, stderr=subprocess.STDOUT), logf))
+            log(f"started {run_name(run)} ({len(running)} running)")
+        time.sleep(1)
+    return skipped
+
+
+def summarize(workdir: Path, skipped: list[str], header: dict) -> tuple[str, dict, list[str]]:
+    cards = [json.loads(p.read_text()) for p in sorted(workdir.glob("*/card.json"))]
+    if not cards:
+        return "No run finished.\n", {"runs": [], "skipped": skipped, **header}, []
+    probs = {c["name"]: np.load(workdir / c["name"] / "probs.npz") for c in cards}
+    first = probs[cards[0]["name"]]
+    val_labels, test_labels = first["val_labels"], first["test_labels"]
+    weights = select_ensemble({n: p["val_tta"].astype(np.float64) for n, p in probs.items()}, val_labels)
+    test = weighted_average({n: p["test_tta"] for n, p in probs.items()}, weights)
+    val = weighted_average({n: p["val_tta"] for n, p in probs.items()}, weights)
+    from sklearn.metrics import f1_score, recall_score
+
+    ensemble = {"members": weights, "chosen_on": "PublicTest (val), TTA probabilities",
+                "val_top1": round(accuracy(val, val_labels), 4), "test_top1": round(accuracy(test, test_labels), 4),
+                "test_macro_f1": round(float(f1_score(test_labels, test.argmax(1), average="macro")), 4),
+                "test_recall": dict(zip(EMOTIONS, np.round(recall_score(
+                    test_labels, test.argmax(1), labels=range(len(EMOTIONS)), average=None, zero_division=0),
+                    4).tolist(), strict=True))}
+    rows = [{"run": c["name"], "command": f"`{c['command']}`", "epochs": f"{c['epochs_run']}/{c['epochs_recipe']}",
+             "epoch s est/measured": f"{c['estimated_epoch_s']}/{c['measured_epoch_s']['median_later']}",
+             "train s": c["train_s"], "val TTA": c["results"]["val_tta"]["top1"],
+             "test": c["results"]["test_plain"]["top1"], "test TTA": c["results"]["test_tta"]["top1"],
+             "macro-F1 TTA": c["results"]["test_tta"]["macro_f1"],
+             "disgust / fear recall TTA": f"{c['results']['test_tta']['recall']['disgust']} / "
+                                          f"{c['results']['test_tta']['recall']['fear']}"} for c in cards]
+    recipes = []
+    for recipe, group in pd.DataFrame([{"recipe": c["recipe"], "seed": c["seed"],
+                                        "test": c["results"]["test_tta"]["top1"],
+                                        "f1": c["results"]["test_tta"]["macro_f1"]} for c in cards]).groupby("recipe"):
+        recipes.append({"recipe": recipe, "seeds": ", ".join(map(str, group["seed"])),
+                        "test TTA mean ± sd": f"{group['test'].mean():.4f} ± {group['test'].std(ddof=1):.4f}"
+                        if len(group) > 1 else f"{group['test'].mean():.4f}",
+                        "best seed": f"{group['test'].max():.4f}", "macro-F1 mean": f"{group['f1'].mean():.4f}"})
+    summary = {**header, "runs": cards, "recipes": recipes, "ensemble": ensemble, "skipped": skipped}
+    by_val = sorted(cards, key=lambda c: -c["results"]["val_tta"]["top1"])
+    keep = list(weights) + [c["name"] for c in by_val if c["name"] not in weights]
+    text = "\n".join([
+        f"# GPU recipe search ({header['device']})", "", f"`{header['command']}`", "",
+        "PrivateTest top-1 (`test`), model selection and ensemble choice on PublicTest (`val`).", "",
+        _table(rows), "", _table(recipes), "",
+        f"Ensemble chosen on PublicTest: {weights}; PublicTest {ensemble['val_top1']}, "
+        f"**PrivateTest {ensemble['test_top1']}**, macro-F1 {ensemble['test_macro_f1']}, "
+        f"recall {ensemble['test_recall']}.", "",
+        f"Skipped for time: {skipped or 'none'}.", ""])
+    return text, summary, keep
+
+
+def _table(rows: list[dict]) -> str:
+    columns = list(rows[0])
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+                      *("| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows)])
+
+
+def pack(workdir: Path, out: Path, summary_text: str, keep: list[str]) -> None:
+    """results.tar.gz and summary.md, then as many of ``keep``'s models (in parts) as fit in 8 files."""
+    from deepfer_kedro.core.saving import split_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text(summary_text)
+    with tarfile.open(out / "results.tar.gz", "w:gz") as tar:
+        for path in sorted(workdir.rglob("*")):
+            if path.is_file() and path.suffix in (".json", ".csv", ".npz", ".log", ".md") and path.name != "faces.npz":
+                tar.add(path, arcname=str(path.relative_to(workdir)))
+    files = 2
+    for name in keep:
+        model = workdir / name / "model.keras"
+        parts = -(-model.stat().st_size // PART_BYTES)
+        if files + parts > MAX_FILES:
+            break
+        target = out / f"{name}.keras"
+        target.write_bytes(model.read_bytes())
+        split_file(target, PART_BYTES)
+        files += parts
+        log(f"bringing back {name}'s model in {parts} part(s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="FER2013: a folder with train/ and test/, or the zip")
+    parser.add_argument("--configs", default=str(ROOT / "benchmarks" / "search.yml"))
+    parser.add_argument("--only", help="comma-separated run names (recipe-sSEED) to run")
+    parser.add_argument("--budget-s", type=float, default=540, help="the whole call, from start to packed results")
+    parser.add_argument("--parallel", type=int, default=4, help="runs side by side on the device")
+    parser.add_argument("--min-run-s", type=float, default=120, help="skip a run with less training time left")
+    parser.add_argument("--max-per-class", type=int, help="train/val subset per emotion (CPU rehearsal)")
+    parser.add_argument("--test-per-class", type=int, help="val/test subset per emotion (CPU rehearsal)")
+    parser.add_argument("--out", default=os.environ.get("OUT", "search_results"))
+    parser.add_argument("--workdir", help="where runs write (default: a new temporary folder)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    started = time.time()
+    deadline = started + args.budget_s - 30  # ensemble, summary and packing
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="deepfer-search-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if any(workdir.glob("*/card.json")):
+        sys.exit(f"{workdir} holds an earlier search's runs; give an empty --workdir")
+    runs = yaml.safe_load(Path(args.configs).read_text())["runs"]
+    if args.only:
+        runs = [r for r in runs if run_name(r) in args.only.split(",")]
+    header = {"command": "python3 " + " ".join(sys.argv), "device": device_report()}
+    log(f"device: {header['device']}; {len(runs)} runs, {args.parallel} at a time, {args.budget_s:.0f} s in all")
+    header["data_sha256"] = prepare_data(args.data, workdir)
+    log(f"data ready after {time.time() - started:.0f} s")
+    skipped = run_all(runs, args, workdir, deadline)
+    text, summary, keep = summarize(workdir, skipped, header)
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
+    pack(workdir, Path(args.out), text, keep)
+    print(text, flush=True)
+    log(f"done in {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Test-time augmentation and averaged probabilities over models and views."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import keras
+import numpy as np
+
+from deepfer_kedro.labels import NUM_CLASSES
+
+logger = logging.getLogger(__name__)
+
+
+def tta_views(images: np.ndarray, flip: bool = False, shift_pixels: int = 0) -> list[np.ndarray]:
+    """Test-time views of (N, 48, 48, 1) faces: the faces, their mirror images if ``flip``, and
+    if ``shift_pixels`` the four diagonal shifts by that many pixels (edges repeated) of each."""
+    views = [images]
+    if shift_pixels:
+        s = int(shift_pixels)
+        padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
+        size = images.shape[1]
+        views += [padded[:, dy:dy + size, dx:dx + size] for dy in (0, 2 * s) for dx in (0, 2 * s)]
+    if flip:
+        views += [view[:, :, ::-1] for view in views]
+    return views
+
+
+def average_probabilities(models: list[keras.Model], images: np.ndarray, flip: bool = False,
+                          shift_pixels: int = 0, batch_size: int = 256) -> np.ndarray:
+    """Mean softmax over models and test-time views."""
+    total = np.zeros((len(images), NUM_CLASSES))
+    views = tta_views(images, flip, shift_pixels)
+    started = time.perf_counter()
+    for m, model in enumerate(models):
+        for v, view in enumerate(views):
+            total += model.predict(view, batch_size=batch_size, verbose=0)
+            logger.info("predicted %d faces: model %d/%d, view %d/%d (%.0f s)", len(images), m + 1, len(models),
+                        v + 1, len(views), time.perf_counter() - started)
+    return total / (len(models) * len(views))

@@ -1,0 +1,270 @@
+"""Training: the train/val split, the optimizer, the compiled model, the epoch budget and the fit.
+
+Imports neither Kedro nor MLflow and uses only the ``keras`` API, so it runs on a bare GPU machine
+with ``KERAS_BACKEND=jax`` or ``torch`` as well as with TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from deepfer_kedro.core.saving import without_optimizer
+from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES
+from deepfer_kedro.models import build_augmentation, build_model
+
+logger = logging.getLogger(__name__)
+
+
+def split_rows(image_index: pd.DataFrame, split: str, max_per_class: int | None = None,
+               seed: int = 0) -> np.ndarray:
+    """Positions of one split's images in the index; optionally a stratified, seeded sample of
+    at most ``max_per_class`` images per emotion (quick runs)."""
+    rows = np.flatnonzero(image_index["split"].to_numpy() == split)
+    if len(rows) == 0:
+        raise ValueError(f"The image index has no {split!r} images")
+    if max_per_class:
+        rng = np.random.default_rng(seed)
+        labels = image_index["label"].to_numpy()[rows]
+        rows = np.sort(np.concatenate([
+            rng.choice(rows[labels == c], size=min(max_per_class, int((labels == c).sum())),
+                       replace=False)
+            for c in np.unique(labels)
+        ]))
+    return rows
+
+
+def select_split(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame, split: str,
+                 max_per_class: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Faces (N, 48, 48, 1) uint8 and integer labels of one split (see ``split_rows``)."""
+    rows = split_rows(image_index, split, max_per_class, seed)
+    return face_pixels["pixels"][rows][..., None], image_index["label"].to_numpy("int64")[rows]
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One log line per epoch with an ETA, and each epoch's seconds as ``epoch_seconds`` in the
+    history (the measured side of the epoch-time estimate)."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.started = self.epoch_started = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        if logs is not None:
+            logs["epoch_seconds"] = now - self.epoch_started
+        elapsed = now - self.started
+        eta = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items()
+                          if k.replace("val_", "") in ("loss", "accuracy", "f1"))
+        logger.info("epoch %d/%d done in %.0f s total (%s); at most %.0f s to go",
+                    epoch + 1, self.epochs, elapsed, shown, eta)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops before an epoch that would end after ``deadline`` (a ``time.monotonic`` value); the
+    checkpoint best on val so far is kept."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.stopped = False
+        self.epoch_started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        if now + (now - self.epoch_started) > self.deadline:
+            self.stopped = self.model.stop_training = True
+            logger.warning("Stopping after epoch %d: another would pass training.time_budget_s", epoch + 1)
+
+
+def make_optimizer(training: dict[str, Any], steps_per_epoch: int, epochs: int) -> keras.optimizers.Optimizer:
+    """Adam, AdamW or SGD with Nesterov momentum; a constant rate or a cosine schedule with warm-up
+    over ``epochs``; optionally an exponential moving average of the weights (``ema_momentum``)."""
+    rate: Any = float(training["learning_rate"])
+    if training.get("lr_schedule") == "cosine":
+        total = steps_per_epoch * epochs
+        warmup = steps_per_epoch * int(training.get("warmup_epochs", 0))
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else rate, decay_steps=max(total - warmup, 1), alpha=0.0,
+            warmup_target=rate if warmup else None, warmup_steps=warmup)
+    ema = training.get("ema_momentum")
+    common = {"use_ema": bool(ema), "ema_momentum": float(ema or 0.99)}
+    name = training.get("optimizer", "adam")
+    if name == "adam":
+        return keras.optimizers.Adam(rate, **common)
+    if name == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=float(training.get("weight_decay", 1e-4)), **common)
+    if name == "sgd":
+        return keras.optimizers.SGD(rate, momentum=float(training.get("momentum", 0.9)), nesterov=True, **common)
+    raise ValueError(f"training.optimizer {name!r} is not one of adam, adamw, sgd")
+
+
+def resolve_jit_compile(setting: bool | str = "auto") -> bool | str:
+    """``auto`` compiles the step with XLA on JAX (without it JAX runs op by op) but not on
+    TensorFlow, whose own CPU kernels train VGG16 faster than XLA's (docs/benchmarks.md)."""
+    if setting == "auto" and keras.backend.backend() == "tensorflow":
+        return False
+    return setting
+
+
+def compile_metrics() -> list[keras.metrics.Metric]:
+    """Top-1 accuracy, precision, recall, AUC and macro-F1, every epoch on train and val."""
+    return [
+        keras.metrics.CategoricalAccuracy(name="accuracy"),
+        keras.metrics.Precision(name="precision"),
+        keras.metrics.Recall(name="recall"),
+        keras.metrics.AUC(name="auc"),
+        keras.metrics.F1Score(average="macro", name="f1"),
+    ]
+
+
+def build_compiled_model(model: dict[str, Any], training: dict[str, Any], augmentation: dict[str, Any],
+                         seed: int, train_images: int, epochs: int) -> keras.Model:
+    """The network with its augmentation, compiled for ``epochs`` epochs of ``train_images``."""
+    keras.utils.set_random_seed(seed)
+    classifier = build_model(model, build_augmentation(augmentation, seed=seed))
+    steps = math.ceil(train_images / int(training["batch_size"]))
+    classifier.compile(
+        optimizer=make_optimizer(training, steps, epochs),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=float(training.get("label_smoothing", 0))),
+        metrics=compile_metrics(),
+        steps_per_execution=int(training.get("steps_per_execution", 1)),
+        jit_compile=resolve_jit_compile(training.get("jit_compile", "auto")),
+    )
+    return classifier
+
+
+def measure_epoch_seconds(classifier: keras.Model, x_train: np.ndarray, x_val: np.ndarray,
+                          batch_size: int) -> float:
+    """Seconds one epoch will take, measured the way ``fit`` runs it: a few compiled executions of
+    the real train and val steps (after one that compiles), scaled to the split sizes. The weights
+    and the optimizer state are put back afterwards, so training starts as if unprobed."""
+    per_call = batch_size * max(1, int(classifier.steps_per_execution or 1))
+    probe = per_call * max(1, 4 // max(1, int(classifier.steps_per_execution or 1)))
+    x = np.resize(x_train, (probe, *x_train.shape[1:]))
+    y = keras.utils.to_categorical(np.arange(probe) % NUM_CLASSES, NUM_CLASSES)
+    xv = np.resize(x_val, (probe, *x_val.shape[1:]))
+    classifier.optimizer.build(classifier.trainable_variables)
+    weights = classifier.get_weights()
+    optimizer_state = [np.array(v) for v in classifier.optimizer.variables]
+    timings = {}
+    for name, call in (("train", lambda: classifier.fit(x, y, batch_size=batch_size, epochs=1, verbose=0,
+                                                         shuffle=False)),
+                       ("val", lambda: classifier.evaluate(xv, y, batch_size=batch_size, verbose=0))):
+        call()  # compiles
+        # a fit with EMA ends by assigning the averages to the weights, and on JAX they then share
+        # buffers that the next fit may not donate twice: give the weights buffers of their own
+        classifier.set_weights(classifier.get_weights())
+        start = time.perf_counter()
+        call()
+        timings[name] = (time.perf_counter() - start) / probe
+    classifier.set_weights(weights)
+    for variable, value in zip(classifier.optimizer.variables, optimizer_state, strict=True):
+        variable.assign(value)
+    return timings["train"] * len(x_train) + timings["val"] * len(x_val)
+
+
+def plan_epochs(epochs: int, epoch_seconds: float, budget_s: float) -> int:
+    """The recipe's epochs, or fewer if they would not end within ``budget_s`` seconds."""
+    return max(1, min(epochs, int(budget_s / max(epoch_seconds, 1e-6))))
+
+
+def train_model(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
+                class_weights: dict[str, float], model: dict[str, Any], training: dict[str, Any],
+                augmentation: dict[str, Any], seed: int) -> tuple[keras.Model, pd.DataFrame]:
+    """Trains on the train split, keeps the checkpoint that is best on the val split (PublicTest)
+    and returns it without optimizer state, with the per-epoch history.
+
+    With ``training.time_budget_s`` the epochs are first sized to the budget from a measured
+    epoch time (``measure_epoch_seconds``), and training stops before the budget runs out."""
+    started = time.monotonic()
+    keras.config.set_dtype_policy("mixed_bfloat16" if training.get("mixed_precision") else "float32")
+    limit = training.get("max_images_per_class")
+    x_train, y_train = select_split(face_pixels, image_index, "train", limit, seed)
+    x_val, y_val = select_split(face_pixels, image_index, "val", limit, seed)
+    batch_size = int(training["batch_size"])
+    epochs = int(training["epochs"])
+    classifier = build_compiled_model(model, training, augmentation, seed, len(x_train), epochs)
+    budget = training.get("time_budget_s")
+    estimate = None
+    if budget:
+        estimate = measure_epoch_seconds(classifier, x_train, x_val, batch_size)
+        planned = plan_epochs(epochs, estimate, float(budget) - (time.monotonic() - started))
+        logger.info("An epoch should take %.2f s: %d of the recipe's %d epochs fit in training.time_budget_s=%s",
+                    estimate, planned, epochs, budget)
+        if planned < epochs:  # the schedule must end with the training, so rebuild for fewer epochs
+            epochs = planned
+            classifier = build_compiled_model(model, training, augmentation, seed, len(x_train), epochs)
+    history = fit_with_checkpoint(classifier, x_train, y_train, x_val, y_val, class_weights, training, epochs, seed,
+                                  started + float(budget) if budget else None)
+    if estimate is not None:
+        history["estimated_epoch_seconds"] = estimate
+    return without_optimizer(classifier), history
+
+
+def fit_with_checkpoint(classifier: keras.Model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+                        y_val: np.ndarray, class_weights: dict[str, float], training: dict[str, Any], epochs: int,
+                        seed: int, deadline: float | None = None) -> pd.DataFrame:
+    """``fit`` with the recipe's callbacks; leaves ``classifier`` holding the epoch best on val."""
+    keras.utils.set_random_seed(seed)
+    monitor = training["checkpoint"]["monitor"]
+    mode = training["checkpoint"].get("mode", "max")
+    with tempfile.TemporaryDirectory(prefix="deepfer-") as tmp:
+        best = Path(tmp) / "best.weights.h5"
+        callbacks: list[keras.callbacks.Callback] = [EpochLog(epochs)]
+        if training.get("ema_momentum"):  # validate and checkpoint the averaged weights
+            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        callbacks.append(keras.callbacks.ModelCheckpoint(best, monitor=monitor, mode=mode, save_best_only=True,
+                                                         save_weights_only=True))
+        if deadline is not None:
+            callbacks.append(TimeBudget(deadline))
+        if training.get("early_stopping"):
+            callbacks.append(keras.callbacks.EarlyStopping(**training["early_stopping"], restore_best_weights=False))
+        if training.get("reduce_lr") and training.get("lr_schedule", "plateau") == "plateau":
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(**training["reduce_lr"]))
+        limit = training.get("max_images_per_class")
+        weights = ({EMOTIONS.index(e): float(w) for e, w in class_weights.items()}
+                   if training.get("use_class_weights", True) else None)
+        if weights and limit:
+            logger.warning("Class weights come from the whole train split but training uses at most %d images "
+                           "per emotion; consider training.use_class_weights: false", limit)
+        logger.info("Training %s on %d images, selecting on %d val images, %d epochs at most",
+                    classifier.name, len(x_train), len(x_val), epochs)
+        history = classifier.fit(
+            x_train, keras.utils.to_categorical(y_train, NUM_CLASSES),
+            validation_data=(x_val, keras.utils.to_categorical(y_val, NUM_CLASSES)),
+            batch_size=int(training["batch_size"]), epochs=epochs, class_weight=weights,
+            callbacks=callbacks, shuffle=True, verbose=training.get("verbose", "auto"),
+        )
+        classifier.load_weights(best)
+    table = pd.DataFrame(history.history)
+    table.insert(0, "epoch", np.arange(1, len(table) + 1))
+    return table
+
+
+def history_metrics(training_history: pd.DataFrame) -> dict[str, list[dict[str, float]]]:
+    """The per-epoch history in the shape of kedro-mlflow's ``MlflowMetricsHistoryDataset``."""
+    return {
+        column: [{"step": int(step), "value": float(value)}
+                 for step, value in zip(training_history["epoch"], training_history[column], strict=True)]
+        for column in training_history.columns if column != "epoch"
+    }

@@ -1,0 +1,89 @@
+"""benchmarks/gpu_search.py rehearsed on the CPU on a tiny subset with the JAX backend: two runs side
+by side as separate processes, each a Kedro environment plus a --params string, within a budget;
+an ensemble chosen on PublicTest; at most 8 files to bring back, the models rejoinable."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]
+TINY = ("model.base_filters=4,model.stages=2,model.convs_per_stage=1,model.dense_units=[16],"
+        "training.epochs=3,training.warmup_epochs=1,training.mixed_precision=false,training.batch_size=32,"
+        "training.steps_per_execution=2")
+
+BLOCKER = """
+import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "kedro", "mlflow", "kedro_datasets", "kedro_mlflow"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked: the GPU machine has none)")
+sys.meta_path.insert(0, Missing())
+"""
+
+
+def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_zip, tmp_path):
+    pytest.importorskip("jax")
+    configs = tmp_path / "search.yml"
+    configs.write_text(
+        "runs:\n"
+        f"  - {{recipe: tiny, env: sota, params: \"{TINY},seed=1\"}}\n"
+        f"  - {{recipe: tiny, env: sota, params: \"{TINY},seed=2\"}}\n"
+        f"  - {{recipe: tiny-ema, env: sota, params: \"{TINY},training.ema_momentum=0.9,seed=1\"}}\n")
+    out, work = tmp_path / "out", tmp_path / "work"
+    command = [sys.executable, "-u", str(PROJECT_ROOT / "benchmarks" / "gpu_search.py"), "--data", str(real_zip),
+               "--configs", str(configs), "--parallel", "2", "--budget-s", "900", "--min-run-s", "30",
+               "--max-per-class", "12", "--test-per-class", "6", "--out", str(out), "--workdir", str(work)]
+    # as on the GPU machine: no TensorFlow, Kedro or MLflow, in this process and in every worker
+    (tmp_path / "block").mkdir()
+    (tmp_path / "block" / "sitecustomize.py").write_text(BLOCKER)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(tmp_path / "block")}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500)
+    logs = "".join(p.read_text()[-2000:] for p in work.glob("*.log"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + logs
+
+    summary = json.loads((work / "summary.json").read_text())
+    cards = {c["name"]: c for c in summary["runs"]}
+    assert set(cards) == {"tiny-s1", "tiny-s2", "tiny-ema-s1"}, logs
+    for card in cards.values():
+        assert card["command"].startswith('kedro run --env sota --params "model.base_filters=4')
+        assert card["epochs_run"] == card["epochs_recipe"] == 3  # the budget leaves room for all epochs
+        assert card["estimated_epoch_s"] > 0 and card["measured_epoch_s"]["median_later"] > 0
+        assert card["frameworks_imported"] == [] and card["backend"] == "jax"
+        assert set(card["results"]) == {"val_plain", "val_tta", "test_plain", "test_tta"}
+    # the ensemble is chosen on val only, and its members' val probabilities give its val accuracy
+    members = summary["ensemble"]["members"]
+    assert members and set(members) <= set(cards)
+    probs = {n: np.load(work / n / "probs.npz") for n in cards}
+    labels = probs["tiny-s1"]["val_labels"]
+    assert len(labels) == 7 * 6
+    val = sum(w * probs[n]["val_tta"].astype(float) for n, w in members.items())
+    assert summary["ensemble"]["val_top1"] == pytest.approx(np.mean(val.argmax(1) == labels), abs=1e-4)
+    assert summary["ensemble"]["val_top1"] >= max(c["results"]["val_tta"]["top1"] for c in cards.values()) - 1e-9
+
+    returned = sorted(p.name for p in out.iterdir())
+    assert len(returned) <= 8 and all(p.stat().st_size <= 16 * 2**20 for p in out.iterdir())
+    assert {"results.tar.gz", "summary.md"} <= set(returned)
+    with tarfile.open(out / "results.tar.gz") as tar:
+        assert {"tiny-s1/card.json", "tiny-s1/probs.npz", "tiny-s1/history.csv"} <= set(tar.getnames())
+    assert "PrivateTest" in (out / "summary.md").read_text()
+
+    # a model brought back in parts rejoins into a file that loads and reproduces its probabilities
+    from deepfer_kedro.core.evaluation import average_probabilities
+    from deepfer_kedro.core.saving import join_parts, load_keras_model
+    from deepfer_kedro.core.training import select_split
+    from deepfer_kedro.fer2013 import load_faces
+    from deepfer_kedro.pipelines.data_processing.nodes import build_image_index
+
+    first = next(p for p in out.iterdir() if p.name.endswith(".keras.part0"))
+    name = first.name.removesuffix(".keras.part0")
+    model = load_keras_model(join_parts(first, tmp_path / "joined.keras"))
+    faces = load_faces(real_zip, progress=False)
+    x, _ = select_split({"pixels": faces["pixels"]}, build_image_index(faces, 0.1, 0), "test", 6, 0)
+    np.testing.assert_allclose(average_probabilities([model], x), probs[name]["test_plain"].astype(float), atol=5e-3)
