@@ -1,0 +1,156 @@
+"""The shipped default model, and recipe-trained models (with the project's RandomAffine layer in
+their graph) loaded in a fresh process through every entry point: the CLI, the Kedro inference
+pipeline and the served model. A fresh process matters: pytest has already imported everything."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfer_kedro import default_model
+from tests.conftest import PROJECT_ROOT
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+SHARED_MODEL = PROJECT_ROOT.parent / "shared" / "models" / "deepfer_sota_seed42.keras"
+
+
+@pytest.fixture(scope="module")
+def recipe_model(tmp_path_factory) -> Path:
+    """A small network built by the recipe's builder with the sota augmentation inside, saved."""
+    from deepfer_kedro.core.config import load_parameters
+    from deepfer_kedro.models import build_augmentation, build_model
+
+    params = load_parameters("sota", "model.base_filters=4,model.stages=2,model.dense_units=[16]")
+    model = build_model(params["model"], build_augmentation(params["augmentation"], seed=0))
+    assert "random_affine" in [layer.name for layer in model.get_layer("augmentation").layers]
+    path = tmp_path_factory.mktemp("recipe") / "recipe.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory, astronaut_rgb) -> Path:
+    path = tmp_path_factory.mktemp("photo") / "astronaut.jpg"
+    cv2.imwrite(str(path), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def run(*command, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600)
+
+
+def test_shipped_model_file_matches_its_card():
+    card = json.loads(default_model.CARD_JSON.read_text())
+    data = default_model.MODEL_FILE.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == card["model_sha256"]
+    assert len(data) <= 25 * 10**6  # the repository's limit for a shipped model
+    assert card["labels"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    for key in ("test TTA", "test no TTA"):
+        assert set(card["results"][key]) == {"images", "top1", "macro_f1", "recall"}
+    assert card["results"]["test TTA"]["images"] == 3589 and card["cpu_ms_per_face"]["batch 1"] > 0
+
+
+@pytest.mark.real_data
+def test_shipped_model_recognises_real_privatetest_faces(real_faces):
+    """Measured here on 700 random real PrivateTest faces: far above chance (1/7), near the card's number."""
+    from deepfer_kedro.inference.models import load_default_model
+    from deepfer_kedro.labels import EMOTIONS
+
+    index = real_faces["index"]
+    rows = np.random.default_rng(0).choice(np.flatnonzero(index["usage"].to_numpy() == "PrivateTest"), 700,
+                                           replace=False)
+    model = load_default_model()
+    predicted = model.predict(real_faces["pixels"][rows][..., None], batch_size=256, verbose=0).argmax(axis=1)
+    truth = index["emotion"].to_numpy()[rows]
+    accuracy = np.mean(np.array(EMOTIONS)[predicted] == truth)
+    card = json.loads(default_model.CARD_JSON.read_text())
+    assert accuracy > 0.6 and abs(accuracy - card["results"]["test no TTA"]["top1"]) < 0.05
+
+
+def test_cli_uses_the_shipped_model_outside_a_project(photo, tmp_path):
+    done = run(str(BIN / "deepfer"), "predict", str(photo), "-o", str(tmp_path / "rows.csv"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Using the shipped default model deepfer_default.keras" in done.stderr
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert rows["status"].tolist() == ["ok"]
+
+
+def test_cli_loads_a_recipe_trained_model_in_a_fresh_process(photo, recipe_model, tmp_path):
+    done = run(str(BIN / "deepfer"), "predict", "--model", str(recipe_model), str(photo), "-o",
+               str(tmp_path / "rows.csv"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Using the model file {recipe_model}" in done.stderr
+    assert pd.read_csv(tmp_path / "rows.csv")["status"].tolist() == ["ok"]
+
+
+def test_cli_loads_the_gpu_trained_model_from_shared(photo, tmp_path):
+    if not SHARED_MODEL.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{SHARED_MODEL} is missing; CI must provide ../shared/models")
+        pytest.skip(f"{SHARED_MODEL} is missing")
+    done = run(str(BIN / "deepfer"), "predict", "--model", str(SHARED_MODEL), str(photo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Could not locate class" not in done.stderr and ",ok," in done.stdout
+
+
+@pytest.fixture
+def project(tmp_path, photo) -> Path:
+    """The project's configuration with one photo to classify and no trained model yet."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    (root / "src").mkdir()
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    (root / "data" / "05_model_input" / "inference").mkdir(parents=True)
+    shutil.copy(photo, root / "data" / "05_model_input" / "inference")
+    return root
+
+
+def kedro_inference(project: Path) -> tuple[subprocess.CompletedProcess, pd.DataFrame]:
+    done = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipeline", "inference"], cwd=project,
+                          env={**ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = project / "data/07_model_output/inference_predictions.csv"
+    latest = sorted(folder.iterdir())[-1] / folder.name
+    return done, pd.read_csv(latest)
+
+
+def test_kedro_inference_pipeline_uses_the_shipped_model_then_a_trained_one(project, recipe_model):
+    done, rows = kedro_inference(project)
+    output = " ".join((done.stdout + done.stderr).split())
+    assert "shipped default model" in output and rows["status"].tolist() == ["ok"]
+
+    version = project / "data/06_models/trained_model.keras/2026-01-01T00.00.00.000Z"
+    version.mkdir(parents=True)
+    shutil.copy(recipe_model, version / "trained_model.keras")
+    done, rows = kedro_inference(project)
+    output = " ".join((done.stdout + done.stderr).split())
+    assert "Using the trained model" in output and "shipped default model" not in output
+    assert rows["status"].tolist() == ["ok"]
+
+
+@pytest.mark.parametrize("which", ["recipe", "default"])
+def test_served_model_of_a_recipe_model_and_of_the_shipped_one_loads_in_a_fresh_process(which, recipe_model, photo,
+                                                                                           tmp_path):
+    served = tmp_path / "served"
+    model = ["--model", str(recipe_model)] if which == "recipe" else []
+    done = run(str(BIN / "deepfer"), "save-served-model", str(served), *model, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    script = ("import base64, sys, mlflow, pandas as pd\n"
+              "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+              "image = base64.b64encode(open(sys.argv[2], 'rb').read()).decode()\n"
+              "print(model.predict(pd.DataFrame({'image': [image]}))['status'].tolist())\n")
+    done = run(sys.executable, "-c", script, str(served), str(photo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("['ok']")
