@@ -58,6 +58,7 @@ class RawRecords:
     usages: list[str] = field(default_factory=list)
     encoded: list[bytes] = field(default_factory=list)  # image files' bytes
     pixels: np.ndarray | None = None  # already decoded (CSV)
+    unreadable: list[dict] = field(default_factory=list)  # members that could not even be read
 
 
 # ---------------------------------------------------------------- locating the source
@@ -65,13 +66,26 @@ class RawRecords:
 
 def find_source(path: Path) -> tuple[Path, str]:
     """Returns the file or folder holding FER2013 under ``path`` and its layout name."""
+    if path.is_symlink() and not path.exists():
+        raise FER2013Error(f"{path}: the link is broken (it points at {os.readlink(path)}, which does not exist). "
+                           f"{HOW_TO_GET}")
     if not path.exists():
         raise FER2013Error(f"No FER2013 data at {path}: the path does not exist. {HOW_TO_GET}")
     if path.is_file():
         return path, _file_layout(path)
     layout = _folder_layout(path)
+    archives = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() in {".zip", ".csv"}
+                      and not p.name.startswith("."))
+    if layout and archives:
+        raise FER2013Error(
+            f"Several FER2013 sources in {path}: the unpacked {layout} folders and {archives}. Keep one "
+            "(for example delete the unpacked train/ and test/ folders, or move the archive away).")
     if layout:
         return path, layout
+    broken = sorted(p.name for p in path.iterdir() if p.is_symlink() and not p.exists())
+    if broken:
+        raise FER2013Error(f"{path}: the link(s) {broken} are broken (they point at nothing). Remove them or "
+                           f"link the archive again. {HOW_TO_GET}")
     candidates = sorted(
         p for p in path.iterdir()
         if not p.name.startswith(".")
@@ -160,11 +174,20 @@ def read_records(source: Path, layout: str) -> RawRecords:
         return _read_csv(source)
     records = RawRecords(layout=layout)
     for name, read in _image_entries(source):
+        if not _inside_layout(name, layout):  # a README, an extras/ folder: not FER2013's
+            logger.warning("Ignoring %s in %s: outside the %s layout's split folders", name, source.name, layout)
+            continue
         emotion, usage = _label_from_path(name, layout)
+        try:
+            encoded = read()
+        except (zipfile.BadZipFile, OSError) as err:  # a damaged member: skipped and counted like a bad JPEG
+            records.unreadable.append({"source": name, "kind": "undecodable",
+                                       "detail": f"cannot be read from the archive ({err})"})
+            continue
         records.sources.append(name)
         records.emotions.append(emotion)
         records.usages.append(usage)
-        records.encoded.append(read())
+        records.encoded.append(encoded)
     if not records.sources:
         raise FER2013Error(f"{source}: the {layout} layout was found but it holds no images")
     return records
@@ -182,6 +205,12 @@ def _image_entries(source: Path) -> Iterator[tuple[str, Any]]:
         name = file.relative_to(source).as_posix()
         if file.is_file() and not _hidden(name):
             yield name, file.read_bytes
+
+
+def _inside_layout(name: str, layout: str) -> bool:
+    """Whether ``name`` sits under the layout's split folders (so a wrong file there is an error)."""
+    folders = KAGGLE_FOLDERS if layout == "kaggle" else set(IMAGES_LAYOUT_USAGES)
+    return any(part in folders for part in PurePosixPath(name).parts[:-1])
 
 
 def _label_from_path(name: str, layout: str) -> tuple[str, str]:
@@ -261,6 +290,8 @@ def _read_csv(source: Path) -> RawRecords:
 
 def decode_image(encoded: bytes) -> tuple[np.ndarray | None, str | None]:
     """Decodes one image to a 48x48 gray uint8 array; returns (array, problem)."""
+    if not encoded:
+        return None, "empty file (0 bytes)"
     if encoded[:2] == b"\xff\xd8" and not encoded.rstrip(b"\x00").endswith(b"\xff\xd9"):
         return None, "truncated JPEG (no end-of-image marker)"
     image = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_GRAYSCALE)
@@ -314,6 +345,7 @@ def load_faces(path: Path, progress: bool = True) -> dict[str, Any]:
         pixels, keep, problems = records.pixels, np.ones(len(records.sources), bool), []
     else:
         pixels, keep, problems = decode_all(records.encoded, records.sources, progress=progress)
+    problems = records.unreadable + problems
     for problem in problems:
         if problem["kind"] == "undecodable":
             logger.warning("Skipping %s: %s", problem["source"], problem["detail"])
@@ -324,4 +356,4 @@ def load_faces(path: Path, progress: bool = True) -> dict[str, Any]:
         raise FER2013Error(f"{source}: none of its {len(keep)} images could be decoded")
     return {"pixels": pixels, "index": index, "problems": problems, "layout": layout,
             "location": str(source), "source_sha256": fingerprint(source),
-            "examined": int(len(keep))}
+            "examined": int(len(keep)) + len(records.unreadable)}

@@ -93,7 +93,7 @@ def test_other_image_sizes_and_colour_are_resized_and_reported(tmp_path):
     assert "96x96" in resized[0]["detail"]
 
 
-@pytest.mark.parametrize("corrupt", [b"not an image at all", "truncated"])
+@pytest.mark.parametrize("corrupt", [b"not an image at all", "truncated", b""])
 def test_corrupt_jpeg_is_skipped_with_a_warning_naming_it(tmp_path, caplog, corrupt):
     entries = kaggle_entries(1)
     name = "train/fear/Training_bad.jpg"
@@ -104,6 +104,60 @@ def test_corrupt_jpeg_is_skipped_with_a_warning_naming_it(tmp_path, caplog, corr
     assert name not in set(faces["index"]["source"])
     assert [p["source"] for p in faces["problems"] if p["kind"] == "undecodable"] == [name]
     assert name in caplog.text
+
+
+def test_empty_image_file_in_a_folder_is_skipped_and_counted(tmp_path, caplog):
+    root = write_folder(tmp_path / "raw", kaggle_entries(1))
+    (root / "train" / "happy" / "empty.jpg").write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        faces = FER2013Dataset(path=str(root), progress=False).load()
+    assert faces["examined"] == 22 and len(faces["pixels"]) == 21
+    assert faces["problems"][0] == {"source": "train/happy/empty.jpg", "kind": "undecodable",
+                                    "detail": "empty file (0 bytes)"}
+    assert "train/happy/empty.jpg" in caplog.text
+
+
+def test_zip_member_with_a_bad_crc_is_skipped_and_named(tmp_path, caplog):
+    entries = kaggle_entries(1)
+    name = "train/sad/Training_crc.jpg"
+    entries[name] = jpeg(face(99))
+    path = write_zip(tmp_path / "a.zip", entries)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name)
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + 10] ^= 0xFF  # one flipped byte inside the member: its CRC no longer matches
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        faces = FER2013Dataset(path=str(path), progress=False).load()
+    assert faces["examined"] == 22 and name not in set(faces["index"]["source"])
+    problem = next(p for p in faces["problems"] if p["source"] == name)
+    assert "cannot be read from the archive" in problem["detail"] and "CRC" in problem["detail"]
+    assert name in caplog.text
+
+
+def test_files_outside_the_split_folders_are_ignored_with_a_warning(tmp_path, caplog):
+    entries = kaggle_entries(1) | {"README.txt": b"FER2013", "extras/notes.md": b"x", "extras/face.jpg": jpeg(face(7))}
+    with caplog.at_level(logging.WARNING):
+        faces = FER2013Dataset(path=str(write_zip(tmp_path / "a.zip", entries)), progress=False).load()
+    assert len(faces["pixels"]) == 21
+    assert "README.txt" in caplog.text and "extras/face.jpg" in caplog.text
+
+
+def test_archive_unzipped_beside_itself_is_two_sources(tmp_path, kaggle_zip):
+    write_folder(tmp_path, kaggle_entries(1))  # kaggle_zip is tmp_path/fer2013.zip
+    with pytest.raises(DatasetError, match=r"Several FER2013 sources .*unpacked kaggle folders and \['fer2013.zip'\]"):
+        FER2013Dataset(path=str(tmp_path), progress=False).load()
+
+
+def test_dangling_link_says_the_link_is_broken(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "fer2013.zip").symlink_to(tmp_path / "gone.zip")
+    with pytest.raises(DatasetError, match=r"fer2013.zip'\] are broken"):
+        FER2013Dataset(path=str(raw), progress=False).load()
+    with pytest.raises(DatasetError, match="the link is broken"):
+        FER2013Dataset(path=str(raw / "fer2013.zip"), progress=False).load()
 
 
 def test_unknown_emotion_folder_names_it(tmp_path):
