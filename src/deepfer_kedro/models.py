@@ -151,7 +151,7 @@ def _scaled_input(input_size: int, augmentation: keras.Model | None):
 def build_vgg16_classifier(*, input_size: int = IMAGE_SIZE, weights: str | None = "imagenet",
                            fine_tune_blocks: int = VGG16_BLOCKS, dense_units: list[int] = (256, 128),
                            dropout: float = 0.5, l2: float = 1e-4,
-                           augmentation: keras.Model | None = None, **_: Any) -> keras.Model:
+                           augmentation: keras.Model | None = None) -> keras.Model:
     """The original recipe: gray 48x48 uint8 faces -> [0, 1] -> (augmentation) -> 3 channels ->
     VGG16 -> normalization, pooling, flattening -> two L2-regularised dense layers with dropout
     -> softmax over the 7 emotions."""
@@ -169,10 +169,16 @@ def build_vgg16_classifier(*, input_size: int = IMAGE_SIZE, weights: str | None 
 def build_vgg_fer(*, input_size: int = IMAGE_SIZE, base_filters: int = 64, stages: int = 4,
                   convs_per_stage: int = 2, dense_units: list[int] = (1024, 1024),
                   dropout: float = 0.5, l2: float = 1e-4, augmentation: keras.Model | None = None,
-                  **_: Any) -> keras.Model:
+                  weights: None = None, fine_tune_blocks: None = None) -> keras.Model:
     """A VGG-style network for 48x48 faces trained from scratch, the family of the best published
     single FER2013 networks: ``stages`` stages of ``convs_per_stage`` conv-BN-ReLU layers and a
-    max-pool, with ``base_filters`` filters doubling each stage (64, 128, 256, 512 by default)."""
+    max-pool, with ``base_filters`` filters doubling each stage (64, 128, 256, 512 by default).
+
+    ``weights`` and ``fine_tune_blocks`` are VGG16's; they must be null here, so that a run's
+    recorded parameters never claim pretrained weights it did not use."""
+    if weights is not None or fine_tune_blocks is not None:
+        raise ValueError("model.weights and model.fine_tune_blocks apply to architecture vgg16 only; set them to "
+                         f"null for vgg_fer (they are {weights!r} and {fine_tune_blocks!r})")
     inputs, x = _scaled_input(input_size, augmentation)
     regularizer = keras.regularizers.L2(l2)
     for filters in (base_filters * 2**stage for stage in range(stages)):
@@ -194,4 +200,7 @@ def build_model(model_params: dict[str, Any], augmentation: keras.Model | None =
     name = params.pop("architecture", "vgg16")
     if name not in ARCHITECTURES:
         raise ValueError(f"model.architecture {name!r} is not one of {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[name](augmentation=augmentation, **params)
+    try:
+        return ARCHITECTURES[name](augmentation=augmentation, **params)
+    except TypeError as err:  # a parameter the architecture does not take
+        raise ValueError(f"model.architecture {name}: {err}") from err
