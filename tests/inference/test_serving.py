@@ -8,15 +8,17 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 from PIL import Image
 
 from deepfer_kedro.inference.models import load_keras
-from deepfer_kedro.inference.serving import package_served_model
+from deepfer_kedro.inference.serving import save_served_model
 from deepfer_kedro.labels import EMOTIONS
 
 
@@ -29,7 +31,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served_model_dir(tiny_model_file, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("served") / "served_model"
-    mlflow.pyfunc.save_model(path, python_model=package_served_model(load_keras(tiny_model_file), {}))
+    save_served_model(load_keras(tiny_model_file), {}, path)
     return path
 
 
@@ -46,6 +48,20 @@ def test_pyfunc_model_loads_and_predicts_in_process(served_model_dir, astronaut_
     rows = model.predict(pd.DataFrame({"image": [_image_b64(astronaut_rgb)]}))
     assert rows["status"].tolist() == ["ok"]
     assert abs(rows[[f"p_{e}" for e in EMOTIONS]].sum(axis=1).iloc[0] - 1) < 1e-5
+
+
+def post(port: int, body: dict) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 @pytest.mark.slow
@@ -66,16 +82,22 @@ def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
                 assert time.monotonic() < deadline, "the server did not start in 120 s"
                 time.sleep(1)
         blank = _image_b64(astronaut_rgb[:60, :60] * 0 + 128, "PNG")
+        bomb = _image_b64(np.zeros((12_000, 12_000), np.uint8), "PNG")  # ~450 KB, 144 megapixels
         body = {"dataframe_split": {"columns": ["image", "name"],
                                     "data": [[_image_b64(astronaut_rgb), "astronaut.jpg"], [blank, "blank.png"],
-                                             ["bm90IGFuIGltYWdl", "broken"]]}}
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+                                             ["bm90IGFuIGltYWdl", "broken"], [bomb, "bomb.png"]]}}
+        status, text = post(port, body)
+        wrong_status, wrong_text = post(port, {"dataframe_split": {"columns": ["img"], "data": [[blank]]}})
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert [row["status"] for row in answer] == ["ok", "no_face", "unreadable"]
+    assert status == 200
+    answer = json.loads(text, parse_constant=reject_constant)["predictions"]  # strict JSON: no NaN
+    assert [row["status"] for row in answer] == ["ok", "no_face", "unreadable", "unreadable"]
+    assert answer[0]["message"] is None
+    assert "bomb.png: 12000x12000 pixels, over the limit" in answer[3]["message"]
+    assert 400 <= wrong_status < 500 and "needs an 'image' column" in wrong_text
+    assert "Traceback" not in wrong_text and "stack_trace" not in wrong_text and ".py" not in wrong_text, wrong_text
     face = answer[0]
     assert face["emotion"] in EMOTIONS and 170 < face["x"] + face["w"] / 2 < 280
     assert abs(sum(face[f"p_{e}"] for e in EMOTIONS) - 1) < 1e-5

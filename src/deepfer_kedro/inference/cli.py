@@ -1,20 +1,45 @@
-"""``deepfer predict PATH...``: the emotion of every face in photos, folders, videos or a camera."""
+"""``deepfer predict PATH...``: the emotion of every face in photos, folders, videos or a camera;
+``deepfer save-served-model DIR``: the same as an MLflow model for ``mlflow models serve``."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
+import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-
-import pandas as pd
+from typing import IO, Any
 
 from deepfer_kedro.core.saving import NotAModelError
+from deepfer_kedro.inference.faces import MAX_IMAGE_PIXELS, UnreadableImageError
 from deepfer_kedro.inference.models import ModelNotFoundError, load_model
 from deepfer_kedro.inference.predict import ROW_COLUMNS, EmotionPredictor, expand_inputs, predict_paths, predict_video
 
 logger = logging.getLogger("deepfer")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _camera_index(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a camera index is 0 or more, not {value}")
+    return value
+
+
+def _margin(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, not {value}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,21 +47,28 @@ def parser() -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="classify the faces in images, folders, videos or a camera")
     predict.add_argument("inputs", nargs="*", help="image or video files, or folders of them")
-    predict.add_argument("--camera", type=int, help="a camera index (e.g. 0) instead of files")
+    predict.add_argument("--camera", type=_camera_index, help="a camera index (e.g. 0) instead of files")
     predict.add_argument("--model", help="a .keras file, an MLflow URI, or 'default' (the shipped model); "
                          "default: the catalog's latest trained_model of the project in the current folder, "
                          "or the shipped model when it has none")
-    predict.add_argument("--output", "-o", help="write the table here (.csv or .jsonl); default: CSV on stdout")
+    predict.add_argument("--output", "-o", help="write the table here (.csv or .jsonl) row by row as faces are "
+                         "classified; default: CSV on stdout")
     predict.add_argument("--annotate", metavar="DIR", help="write annotated images / videos into DIR")
     predict.add_argument("--tta", action="store_true", help="average each face with its mirror image")
-    predict.add_argument("--min-face", type=int, default=32, help="smaller faces (px) are reported, not classified")
-    predict.add_argument("--margin", type=float, default=0.1, help="share of the face box added on each side")
-    predict.add_argument("--every", type=int, default=1, help="video: classify every N-th frame")
-    predict.add_argument("--detect-every", type=int, default=1,
+    predict.add_argument("--no-detect", action="store_true",
+                         help="the images are already face crops (like FER2013's own 48x48 faces): classify each "
+                         "whole image instead of searching it for faces")
+    predict.add_argument("--min-face", type=_positive_int, default=32,
+                         help="smaller faces (px) are reported, not classified")
+    predict.add_argument("--margin", type=_margin, default=0.1, help="share of the face box added on each side")
+    predict.add_argument("--every", type=_positive_int, default=1, help="video: classify every N-th frame")
+    predict.add_argument("--detect-every", type=_positive_int, default=1,
                          help="video: detect faces every N-th classified frame, reusing the boxes between")
-    predict.add_argument("--detector-width", type=int, default=640,
+    predict.add_argument("--detector-width", type=_positive_int, default=640,
                          help="search for faces in frames shrunk to this width (320 is faster for video)")
-    predict.add_argument("--max-frames", type=int, help="video or camera: stop after this many frames")
+    predict.add_argument("--max-frames", type=_positive_int, help="video or camera: stop after this many frames")
+    predict.add_argument("--max-pixels", type=_positive_int, default=MAX_IMAGE_PIXELS,
+                         help="larger images are reported as unreadable without being decoded")
     served = commands.add_parser("save-served-model", help="write an MLflow model folder for `mlflow models serve`")
     served.add_argument("path", help="the folder to create")
     served.add_argument("--model", help="as for predict; default: the catalog's latest trained_model, or the "
@@ -44,16 +76,37 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-def write_table(rows: list[dict], output: str | None) -> None:
-    table = pd.DataFrame(rows).reindex(columns=ROW_COLUMNS)
-    if output is None:
-        table.to_csv(sys.stdout, index=False)
-    elif output.endswith(".jsonl"):
-        with open(output, "w") as file:
-            for row in table.to_dict(orient="records"):
-                file.write(json.dumps({k: (None if pd.isna(v) else v) for k, v in row.items()}) + "\n")
-    else:
-        table.to_csv(output, index=False)
+class RowWriter:
+    """Writes each row as it comes (CSV or JSON Lines), so that an interrupted or failing batch
+    keeps every row it finished. Opened before any work, so an unwritable path fails at once."""
+
+    def __init__(self, output: str | None) -> None:
+        self.file: IO[str] = sys.stdout if output is None else open(output, "w", newline="")  # noqa: SIM115
+        self.jsonl = bool(output and output.endswith(".jsonl"))
+        self.csv = None if self.jsonl else csv.DictWriter(self.file, ROW_COLUMNS, extrasaction="ignore")
+        if self.csv:
+            self.csv.writeheader()
+        self.count = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        full = {column: _plain(row.get(column)) for column in ROW_COLUMNS}
+        if self.jsonl:
+            self.file.write(json.dumps(full) + "\n")
+        else:
+            self.csv.writerow({k: "" if v is None else v for k, v in full.items()})
+        self.file.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        if self.file is not sys.stdout:
+            self.file.close()
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: numpy scalars as Python numbers, NaN as None."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _log_to_stderr() -> None:
@@ -67,10 +120,8 @@ def _log_to_stderr() -> None:
 
 
 def save_served_model(args: argparse.Namespace) -> int:
-    """``deepfer save-served-model DIR``: the model and its face detection as an MLflow pyfunc."""
-    import mlflow.pyfunc
-
-    from deepfer_kedro.inference.serving import package_served_model
+    """``deepfer save-served-model DIR``: the model and its face detection as an MLflow model."""
+    from deepfer_kedro.inference.serving import save_served_model as save
 
     if Path(args.path).exists():
         logger.error("%s already exists; give a new folder", args.path)
@@ -80,8 +131,58 @@ def save_served_model(args: argparse.Namespace) -> int:
     except (ModelNotFoundError, NotAModelError) as err:
         logger.error("%s", err)
         return 2
-    mlflow.pyfunc.save_model(args.path, python_model=package_served_model(model, {}))
+    save(model, {}, args.path)
     logger.info("Wrote %s: serve it with `mlflow models serve -m %s --env-manager local`", args.path, args.path)
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    if not args.inputs and args.camera is None:
+        parser().error("give image or video files, folders, or --camera N")
+    paths = expand_inputs(args.inputs)
+    if args.inputs and not paths:
+        logger.error("No image or video files in %s", ", ".join(args.inputs))
+        return 2
+    try:
+        writer = RowWriter(args.output)
+    except OSError as err:
+        logger.error("Cannot write the output %s (%s); nothing was run", args.output, err.strerror or err)
+        return 2
+    try:
+        model = load_model(args.model)
+    except (ModelNotFoundError, NotAModelError) as err:
+        writer.close()
+        logger.error("%s", err)
+        return 2
+    predictor = EmotionPredictor(model, {"min_face_size": args.min_face, "margin": args.margin, "tta_flip": args.tta,
+                                         "detect_faces": not args.no_detect, "max_image_pixels": args.max_pixels,
+                                         "detector": {"max_width": args.detector_width}})
+    annotate_dir = Path(args.annotate) if args.annotate else None
+    rows: Iterator[dict] = (
+        predict_video(predictor, args.camera, annotate_dir, args.every, args.max_frames, args.detect_every)
+        if args.camera is not None
+        else predict_paths(predictor, paths, annotate_dir, args.every, args.max_frames, args.detect_every))
+    counts: dict[str, int] = {}
+    try:
+        for row in rows:
+            writer.write(row)
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+    except KeyboardInterrupt:
+        logger.error("Interrupted: the %d row(s) finished so far are in %s", writer.count, args.output or "stdout")
+        return 130
+    except UnreadableImageError as err:  # a camera that cannot be opened
+        logger.error("%s", err)
+        return 2
+    finally:
+        writer.close()
+    logger.info("%d face(s) classified, %d too small, %d image(s) or frame(s) without a face, %d unreadable",
+                counts.get("ok", 0), counts.get("face_too_small", 0), counts.get("no_face", 0),
+                counts.get("unreadable", 0))
+    if counts.get("unreadable"):
+        return 1
+    if len(paths) == 1 and args.camera is None and set(counts) == {"no_face"}:
+        logger.error("No face found in %s", paths[0])
+        return 1
     return 0
 
 
@@ -90,36 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_stderr()
     if args.command == "save-served-model":
         return save_served_model(args)
-    if not args.inputs and args.camera is None:
-        parser().error("give image or video files, folders, or --camera N")
-    paths = expand_inputs(args.inputs)
-    if args.inputs and not paths:
-        logger.error("No image or video files in %s", ", ".join(args.inputs))
-        return 2
-    try:
-        model = load_model(args.model)
-    except (ModelNotFoundError, NotAModelError) as err:
-        logger.error("%s", err)
-        return 2
-    predictor = EmotionPredictor(model, {"min_face_size": args.min_face, "margin": args.margin,
-                                         "tta_flip": args.tta, "detector": {"max_width": args.detector_width}})
-    annotate_dir = Path(args.annotate) if args.annotate else None
-    if args.camera is not None:
-        rows = list(predict_video(predictor, args.camera, annotate_dir, args.every, args.max_frames,
-                                  args.detect_every))
-    else:
-        rows = list(predict_paths(predictor, paths, annotate_dir, args.every, args.max_frames, args.detect_every))
-    write_table(rows, args.output)
-    statuses = pd.Series([row["status"] for row in rows])
-    logger.info("%d face(s) classified, %d too small, %d image(s) or frame(s) without a face, %d unreadable",
-                (statuses == "ok").sum(), (statuses == "face_too_small").sum(), (statuses == "no_face").sum(),
-                (statuses == "unreadable").sum())
-    if (statuses == "unreadable").any():
-        return 1
-    if len(paths) == 1 and args.camera is None and (statuses == "no_face").all():
-        logger.error("No face found in %s", paths[0])
-        return 1
-    return 0
+    return predict(args)
 
 
 if __name__ == "__main__":

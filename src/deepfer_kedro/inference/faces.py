@@ -13,6 +13,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from deepfer_kedro.labels import IMAGE_SIZE
 
 CASCADE = "haarcascade_frontalface_default.xml"
+# Larger images are refused before decoding: a 450 KB PNG can hold 12,000 x 12,000 pixels (1.4 GB
+# decoded). 40 megapixels is more than any camera photo people send.
+MAX_IMAGE_PIXELS = 40_000_000
 
 
 class UnreadableImageError(ValueError):
@@ -27,30 +30,51 @@ class Box:
     h: int
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Any image file (JPEG, PNG, ...; RGB, gray or RGBA) as a gray uint8 array, upright as its
-    EXIF orientation says."""
+def read_image(path: str | Path | Any, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None) -> np.ndarray:
+    """Any image file or file object (JPEG, PNG, TIFF, ...; RGB, gray, RGBA, 16-bit or float) as a
+    gray uint8 array, upright as its EXIF orientation says. Images over ``max_pixels`` are refused
+    from their header, before any decoding."""
+    name = name or str(path)
     try:
         with Image.open(path) as image:
+            if image.width * image.height > max_pixels:
+                raise UnreadableImageError(f"{name}: {image.width}x{image.height} pixels, over the limit of "
+                                           f"{max_pixels:,} (inference.max_image_pixels)")
             return to_gray(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError as err:  # PIL's own cap, met before ours when far over
+        raise UnreadableImageError(f"{name}: over the limit of {max_pixels:,} pixels ({err})") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise UnreadableImageError(f"{path}: not a readable image ({err})") from err
+        if isinstance(err, UnreadableImageError):
+            raise
+        raise UnreadableImageError(f"{name}: not a readable image ({err})") from err
 
 
 def to_gray(image: Any) -> np.ndarray:
     """A PIL image or an array (gray, RGB or RGBA, RGB order) as gray uint8."""
     if isinstance(image, Image.Image):
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit, 32-bit or float gray
+            return _scaled_to_uint8(np.asarray(image))
         if image.mode in ("RGBA", "LA", "P"):
             image = image.convert("RGBA")
             background = Image.new("RGBA", image.size, (255, 255, 255, 255))
             image = Image.alpha_composite(background, image)
         return np.asarray(image.convert("L"))
     array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = _scaled_to_uint8(array)
     if array.ndim == 2:
-        return array.astype(np.uint8)
+        return array
     if array.shape[2] == 4:
         return cv2.cvtColor(array.astype(np.uint8), cv2.COLOR_RGBA2GRAY)
     return cv2.cvtColor(array.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def _scaled_to_uint8(array: np.ndarray) -> np.ndarray:
+    """Gray values of any depth (16-bit, 32-bit, float) mapped to 0-255 by the image's own range,
+    so that a 16-bit photo is not clipped to white."""
+    values = np.nan_to_num(np.asarray(array, dtype=np.float64))
+    low, high = float(values.min()), float(values.max())
+    return np.round((values - low) / max(high - low, 1e-12) * 255).astype(np.uint8)
 
 
 class FaceDetector:

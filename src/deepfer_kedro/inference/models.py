@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 
 from deepfer_kedro import default_model
-from deepfer_kedro.core.saving import load_keras_model
+from deepfer_kedro.core.saving import NotAModelError, load_keras_model
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ def load_model(spec: str | None, project: Path | None = None) -> keras.Model:
         return load_default_model()
     if "://" in spec or spec.startswith(("runs:/", "models:/")):
         return load_from_mlflow(spec)
+    if Path(spec).is_dir():
+        return load_from_mlflow(Path(spec).resolve().as_uri())
     if not Path(spec).is_file():
         raise ModelNotFoundError(f"{spec}: no such model file. {HOW_TO_GET_A_MODEL}")
     logger.info("Using the model file %s", spec)
@@ -90,8 +92,13 @@ def load_from_mlflow(uri: str) -> keras.Model:
         local = Path(mlflow.artifacts.download_artifacts(uri))
     except Exception as err:  # MLflow raises several kinds for a bad URI or run
         raise ModelNotFoundError(f"{uri}: cannot be fetched from MLflow ({err}). {HOW_TO_GET_A_MODEL}") from err
-    if local.is_dir():  # an MLflow model folder: the served pyfunc model holds the Keras model
-        model = mlflow.pyfunc.load_model(str(local)).unwrap_python_model().model
+    if local.is_dir():  # a served-model folder: only its .keras artifact is read, never its code or pickles
+        from deepfer_kedro.inference.serving import NotOurServedModelError, read_served_keras
+
+        try:
+            model = load_keras_model(read_served_keras(local))
+        except NotOurServedModelError as err:
+            raise NotAModelError(str(err)) from err
     else:
         model = load_keras_model(local)
     logger.info("Using the model %s", uri)

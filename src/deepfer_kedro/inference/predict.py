@@ -11,7 +11,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from deepfer_kedro.inference.faces import Box, FaceDetector, UnreadableImageError, crop_face, read_image
+from deepfer_kedro.inference.faces import (
+    MAX_IMAGE_PIXELS,
+    Box,
+    FaceDetector,
+    UnreadableImageError,
+    crop_face,
+    read_image,
+)
 from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -38,7 +45,9 @@ class EmotionPredictor:
     """Detects faces, classifies those large enough, and reports the rest.
 
     ``settings``: ``min_face_size`` (pixels; smaller faces are reported, not guessed),
-    ``margin``, ``tta_flip``, and ``detector`` (arguments of ``FaceDetector``)."""
+    ``margin``, ``tta_flip``, ``detector`` (arguments of ``FaceDetector``), ``detect_faces``
+    (False: every image is already one face crop, as FER2013's own images are) and
+    ``max_image_pixels`` (larger images are refused before decoding)."""
 
     model: Any
     settings: dict[str, Any] = field(default_factory=dict)
@@ -48,6 +57,8 @@ class EmotionPredictor:
         self.min_face_size = int(self.settings.get("min_face_size", 32))
         self.margin = float(self.settings.get("margin", 0.1))
         self.tta_flip = bool(self.settings.get("tta_flip", False))
+        self.detect_faces = bool(self.settings.get("detect_faces", True))
+        self.max_image_pixels = int(self.settings.get("max_image_pixels", MAX_IMAGE_PIXELS))
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities for (N, 48, 48) uint8 faces; with ``tta_flip`` averaged with mirrors."""
@@ -60,6 +71,9 @@ class EmotionPredictor:
     def predict_frame(self, gray: np.ndarray, boxes: list[Box] | None = None) -> list[FaceResult]:
         """Classifies the faces in a gray image; ``boxes`` skips detection (video frames that
         reuse the previous detection)."""
+        if not self.detect_faces:  # the whole image is the face
+            face = crop_face(gray, Box(0, 0, gray.shape[1], gray.shape[0]), 0.0)
+            return [FaceResult(Box(0, 0, gray.shape[1], gray.shape[0]), "ok", self.classify(face[None])[0])]
         boxes = self.detector.detect(gray) if boxes is None else boxes
         results = [FaceResult(box, "ok" if min(box.w, box.h) >= self.min_face_size else "face_too_small")
                    for box in boxes]
@@ -119,13 +133,27 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     return expanded
 
 
+def annotated_path(annotate_dir: Path, source: str, suffix: str) -> Path:
+    """``<stem>_annotated<suffix>`` in ``annotate_dir``; when another input of the batch already
+    took that name (``happy/1.jpg`` and ``sad/1.jpg``), its parent folders are added to the name."""
+    parts = Path(source).with_suffix("").parts
+    for depth in range(1, len(parts) + 1):
+        candidate = annotate_dir / ("_".join(parts[-depth:]).lstrip("_") + f"_annotated{suffix}")
+        if not candidate.exists():
+            return candidate
+    stem, n = "_".join(parts), 2
+    while (annotate_dir / f"{stem}_{n}_annotated{suffix}").exists():
+        n += 1
+    return annotate_dir / f"{stem}_{n}_annotated{suffix}"
+
+
 def predict_image(predictor: EmotionPredictor, path: str,
                   annotate_dir: Path | None = None) -> list[dict[str, Any]]:
-    gray = read_image(path)
+    gray = read_image(path, predictor.max_image_pixels)
     results = predictor.predict_frame(gray)
     if annotate_dir is not None:
         annotate_dir.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(annotate_dir / f"{Path(path).stem}_annotated.png"), annotate(gray, results))
+        cv2.imwrite(str(annotated_path(annotate_dir, path, ".png")), annotate(gray, results))
     return result_rows(path, None, results)
 
 
@@ -148,7 +176,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                 break
             if index % every == 0:
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                if processed % detect_every == 0:
+                if processed % detect_every == 0 and predictor.detect_faces:
                     boxes = predictor.detector.detect(gray)
                 processed += 1
                 results = predictor.predict_frame(gray, boxes)
@@ -156,9 +184,10 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                 if annotate_dir is not None:
                     if writer is None:
                         annotate_dir.mkdir(parents=True, exist_ok=True)
-                        stem = f"camera{source}" if isinstance(source, int) else Path(source).stem
+                        target = annotated_path(annotate_dir, f"camera{source}" if isinstance(source, int)
+                                                else str(source), ".mp4")
                         fps = capture.get(cv2.CAP_PROP_FPS) or 25
-                        writer = cv2.VideoWriter(str(annotate_dir / f"{stem}_annotated.mp4"),
+                        writer = cv2.VideoWriter(str(target),
                                                  cv2.VideoWriter_fourcc(*"mp4v"), fps / every,
                                                  (frame.shape[1], frame.shape[0]))
                     writer.write(annotate(frame, results))

@@ -1,62 +1,142 @@
-"""The trained model plus its preprocessing as an MLflow pyfunc model, for `mlflow models serve`.
+"""The trained model plus its face detection as an MLflow pyfunc model, for `mlflow models serve`.
 
-Input: a frame with an ``image`` column of base64-encoded image files (JPEG, PNG, ...).
-Output: one row per face (or per image without a face) with the box, emotion, confidence and
-the 7 probabilities."""
+Saved as "models from code" (``served_model_code.py``) with the Keras model as an ``.keras``
+artifact and the inference settings as the model config: nothing is pickled, and DeepFER itself
+loads only the ``.keras`` artifact, in safe mode (``read_served_keras``), never the folder's code.
+
+Input: a frame with an ``image`` column of base64-encoded image files (JPEG, PNG, ...), and an
+optional ``name`` column. Output: one row per face (or per image without a face, or per image that
+cannot be read or is too large) with the box, emotion, confidence and the 7 probabilities; JSON
+``null`` where a value is missing."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
-from PIL import Image, ImageOps
+import yaml
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from deepfer_kedro.inference.faces import to_gray
+from deepfer_kedro.inference.faces import MAX_IMAGE_PIXELS, UnreadableImageError, read_image
 from deepfer_kedro.inference.predict import ROW_COLUMNS, EmotionPredictor, result_rows
+
+CODE_FILE = Path(__file__).with_name("served_model_code.py")
+KERAS_ARTIFACT = "keras_model"
+MAX_IMAGE_BYTES = 10 * 2**20  # per image, base64-decoded; larger ones get an "unreadable" row
+
+
+class NotOurServedModelError(ValueError):
+    """An MLflow model folder that is not a DeepFER served model (DeepFER will not run its code)."""
 
 
 class EmotionModel(mlflow.pyfunc.PythonModel):
-    """Holds the Keras model as ``.keras`` bytes, loaded with ``safe_mode`` when served."""
+    """Finds and classifies the faces in each posted image."""
 
-    def __init__(self, keras_bytes: bytes, settings: dict[str, Any]) -> None:
-        self.keras_bytes = keras_bytes
-        self.settings = settings
-        self.model = None
-        self._predictor = None
+    def __init__(self) -> None:
+        self._predictor: EmotionPredictor | None = None
+        self.max_image_bytes = MAX_IMAGE_BYTES
 
     def load_context(self, context) -> None:
         from deepfer_kedro.core.saving import load_keras_model
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.keras"
-            path.write_bytes(self.keras_bytes)
-            self.model = load_keras_model(path)
-        self._predictor = EmotionPredictor(self.model, self.settings)
+        settings = dict(context.model_config or {})
+        self.max_image_bytes = int(settings.pop("max_image_bytes", MAX_IMAGE_BYTES))
+        self._predictor = EmotionPredictor(load_keras_model(context.artifacts[KERAS_ARTIFACT]), settings)
+
+    @property
+    def model(self):
+        return self._predictor.model
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        if self._predictor is None:
-            self.load_context(context)
+        if "image" not in model_input:
+            raise MlflowException(f"The input needs an 'image' column of base64-encoded image files; it has "
+                                  f"{list(model_input.columns)}", error_code=INVALID_PARAMETER_VALUE)
         rows = []
         for i, encoded in enumerate(model_input["image"]):
             name = str(model_input["name"].iloc[i]) if "name" in model_input else f"image{i}"
             try:
-                with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
-                    gray = to_gray(ImageOps.exif_transpose(image))
-            except Exception as err:  # any undecodable input becomes a row naming it
-                rows.append({"file": name, "status": "unreadable", "message": f"not a readable image ({err})"})
+                gray = read_image(io.BytesIO(self._decode(encoded, name)), self._predictor.max_image_pixels, name)
+            except UnreadableImageError as err:
+                rows.append({"file": name, "status": "unreadable", "message": str(err)})
                 continue
             rows += result_rows(name, None, self._predictor.predict_frame(gray))
-        return pd.DataFrame(rows).reindex(columns=ROW_COLUMNS)
+        table = pd.DataFrame(rows).reindex(columns=ROW_COLUMNS).astype(object)
+        return table.where(table.notna(), None)  # JSON null, not NaN
+
+    def _decode(self, encoded: Any, name: str) -> bytes:
+        if not isinstance(encoded, str):
+            raise UnreadableImageError(f"{name}: expected a base64 string, got {type(encoded).__name__}")
+        if len(encoded) > self.max_image_bytes * 4 // 3 + 4:
+            raise UnreadableImageError(f"{name}: {len(encoded) * 3 // 4:,} bytes, over the limit of "
+                                       f"{self.max_image_bytes:,} per image")
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise UnreadableImageError(f"{name}: not valid base64 ({err})") from err
 
 
-def package_served_model(trained_model: Any, inference: dict[str, Any]) -> EmotionModel:
-    """Wraps the trained Keras model and the inference settings for MLflow."""
+@dataclass(frozen=True)
+class ServedModel:
+    """What a served model is made of: the Keras model and the inference settings."""
+
+    model: Any
+    settings: dict[str, Any]
+
+
+def package_served_model(trained_model: Any, inference: dict[str, Any]) -> ServedModel:
+    """The training pipeline's last step: the trained model with the inference settings, for
+    ``MlflowServedModelDataset`` to log to the run."""
+    return ServedModel(trained_model, _settings(inference))
+
+
+def save_served_model(trained_model: Any, inference: dict[str, Any], path: str | Path) -> Path:
+    """Writes the MLflow model folder at ``path``."""
+    settings = _settings(inference)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
-        trained_model.save(path)
-        return EmotionModel(path.read_bytes(), inference)
+        keras_path = Path(tmp) / "model.keras"
+        trained_model.save(keras_path)
+        mlflow.pyfunc.save_model(str(path), python_model=str(CODE_FILE), artifacts={KERAS_ARTIFACT: str(keras_path)},
+                                 model_config=settings)
+    return Path(path)
+
+
+def log_served_model(trained_model: Any, inference: dict[str, Any], name: str = "served_model") -> None:
+    """Logs the same folder to the active MLflow run under ``name``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        keras_path = Path(tmp) / "model.keras"
+        trained_model.save(keras_path)
+        mlflow.pyfunc.log_model(name=name, python_model=str(CODE_FILE), artifacts={KERAS_ARTIFACT: str(keras_path)},
+                                model_config=_settings(inference))
+
+
+def _settings(inference: dict[str, Any]) -> dict[str, Any]:
+    keep = ("min_face_size", "margin", "tta_flip", "detector", "detect_faces", "max_image_pixels", "max_image_bytes")
+    settings = {k: v for k, v in (inference or {}).items() if k in keep}
+    settings.setdefault("max_image_pixels", MAX_IMAGE_PIXELS)
+    return settings
+
+
+def read_served_keras(folder: Path) -> Path:
+    """The ``.keras`` artifact inside a DeepFER served-model folder, found from its MLmodel file
+    (YAML, read safely) without running or unpickling anything in the folder."""
+    mlmodel = folder / "MLmodel"
+    if not mlmodel.is_file():
+        raise NotOurServedModelError(f"{folder}: not an MLflow model folder (no MLmodel file)")
+    flavor = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {})
+    artifact = ((flavor.get("artifacts") or {}).get(KERAS_ARTIFACT) or {}).get("path")
+    if not artifact or Path(flavor.get("model_code_path") or "").name != CODE_FILE.name:
+        raise NotOurServedModelError(
+            f"{folder}: not a DeepFER served model (no {KERAS_ARTIFACT!r} artifact from {CODE_FILE.name}). "
+            "DeepFER does not unpickle or run code from other MLflow models; give it a .keras file instead.")
+    path = (folder / artifact).resolve()
+    if folder.resolve() not in path.parents:
+        raise NotOurServedModelError(f"{folder}: its MLmodel points outside the folder ({artifact})")
+    return path
