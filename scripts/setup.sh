@@ -4,12 +4,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "DeepFER needs Python 3.11 or newer; $PYTHON is $("$PYTHON" --version 2>&1 || echo missing)." >&2
+  echo "Run again with PYTHON=python3.11 (or newer): PYTHON=python3.12 bash scripts/setup.sh" >&2
+  exit 1
+fi
+if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "Replacing .venv: it was made with $(.venv/bin/python --version 2>&1), and 3.11+ is needed." >&2
+  rm -rf .venv
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
 shared_zip=../shared/datasets/fer2013.zip
-if [ -z "$(find data/01_raw -mindepth 1 ! -name .gitkeep -print -quit)" ] && [ -f "$shared_zip" ]; then
-  ln -s ../../"$shared_zip" data/01_raw/fer2013.zip
-  echo "Linked $shared_zip into data/01_raw/"
+if [ -z "$(find data/01_raw -mindepth 1 ! -name .gitkeep -print -quit)" ]; then
+  if [ -f "$shared_zip" ]; then
+    ln -s ../../"$shared_zip" data/01_raw/fer2013.zip
+    echo "Linked $shared_zip into data/01_raw/"
+  else
+    echo "No FER2013 data yet: put the Kaggle archive fer2013.zip (or fer2013.csv) in data/01_raw/ before" \
+         "'kedro run' (see README, 'The data'). 'deepfer predict' works without it (shipped model)." >&2
+  fi
 fi
 echo "Setup done: activate with 'source .venv/bin/activate'."

@@ -138,7 +138,8 @@ def test_a_failed_run_names_the_problem_and_keeps_saved_results(project):
         done = kedro(project, "run", "--env", "quick", "--pipeline", "data_processing")
         assert done.returncode != 0
         output = " ".join((done.stdout + done.stderr).split())
-        assert "fer2013.csv row 1 (line 2): 3 pixel values, expected 2304" in output
+        assert "kedro run stopped: fer2013.csv row 1 (line 2): 3 pixel values, expected 2304" in output
+        assert "Traceback" not in output  # the sentence, not a page of traceback around it
     finally:
         (raw / "fer2013.csv").unlink()
         (raw / "kept.zip.bak").rename(raw / "fer2013.zip")

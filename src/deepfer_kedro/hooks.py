@@ -1,10 +1,18 @@
-"""MLflow hooks: tags that make a run reproducible, and the saved artifacts it produced."""
+"""Project hooks: a reachable tracking server, tags that make a run reproducible, the saved
+artifacts it produced, and one clear sentence for an expected failure."""
 
+import os
 import subprocess
+import urllib.error
+import urllib.request
 from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+from kedro.io import DatasetError
+
+from deepfer_kedro.fer2013 import FER2013Error
+from deepfer_kedro.models import WeightsUnavailableError
 
 
 def _git_commit() -> str:
@@ -16,6 +24,28 @@ def _git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{commit}-dirty" if dirty else commit
+
+
+class TrackingServerCheckHook:
+    """Checks a tracking server within seconds before kedro-mlflow starts using it: unchecked,
+    MLflow retries an unreachable server for about four minutes and ends in a long traceback."""
+
+    def __init__(self, timeout_s: float = 5.0) -> None:
+        self.timeout_s = timeout_s
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or ""
+        if not uri.startswith(("http://", "https://")):
+            return  # the embedded SQLite store, or a database URI: nothing to reach
+        try:
+            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=self.timeout_s).close()
+        except (urllib.error.URLError, OSError) as err:
+            raise SystemExit(
+                f"The MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer "
+                f"({getattr(err, 'reason', err)}). Start it (for example `mlflow server --host 127.0.0.1 "
+                f"--port 5000`), or unset MLFLOW_TRACKING_URI to track in the embedded store mlflow.db."
+            ) from None
 
 
 class ReproducibilityTagsHook:
@@ -31,7 +61,7 @@ class ReproducibilityTagsHook:
             "git_commit": _git_commit(),
             "keras_backend": keras.backend.backend(),
             "keras_version": keras.__version__,
-            "kedro_env": run_params.get("env") or "base",
+            "kedro_env": run_params.get("env") or "local",  # Kedro's default run environment
             "kedro_pipeline": ",".join(run_params.get("pipeline_names") or ["__default__"]),
         })
 
@@ -67,3 +97,20 @@ class MlflowArtifactsHook:
         version = dataset.resolve_save_version() if getattr(dataset, "_version", None) else None
         path = dataset._get_versioned_path(version) if version else dataset._filepath
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+EXPECTED_ERRORS = (FER2013Error, WeightsUnavailableError)
+
+
+class ExpectedErrorHook:
+    """Ends a run that failed for an expected reason (missing or malformed data, unavailable
+    weights) with the one sentence that says what to do, instead of a page of traceback. Runs
+    after kedro-mlflow has marked the MLflow run failed; saved versions are untouched."""
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        cause: BaseException | None = error
+        while cause is not None and not isinstance(cause, EXPECTED_ERRORS):
+            cause = cause.__cause__ or (cause.__context__ if isinstance(cause, DatasetError) else None)
+        if cause is not None:
+            raise SystemExit(f"kedro run stopped: {cause}") from None

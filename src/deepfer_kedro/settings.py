@@ -1,10 +1,20 @@
 """Project settings (https://docs.kedro.org/en/stable/kedro_project_setup/settings.html)."""
 
+from kedro_mlflow.framework.hooks import MlflowHook
 from omegaconf.resolvers import oc
 
-from deepfer_kedro.hooks import MlflowArtifactsHook, ReproducibilityTagsHook
+from deepfer_kedro.hooks import (
+    ExpectedErrorHook,
+    MlflowArtifactsHook,
+    ReproducibilityTagsHook,
+    TrackingServerCheckHook,
+)
 
-HOOKS = (ReproducibilityTagsHook(), MlflowArtifactsHook())
+# Hooks are called last-registered first. kedro-mlflow's hook is registered here rather than by
+# its plugin entry point, so that the server check runs before it and the tags after it.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
+HOOKS = (ExpectedErrorHook(), ReproducibilityTagsHook(), MlflowArtifactsHook(), MlflowHook(),
+         TrackingServerCheckHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -1,0 +1,56 @@
+"""The project's hooks, called directly, and the tracking-server check in a real `kedro run`."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+from kedro.io import DatasetError
+
+from deepfer_kedro.fer2013 import FER2013Error
+from deepfer_kedro.hooks import ExpectedErrorHook, TrackingServerCheckHook
+from tests.conftest import PROJECT_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_expected_error_ends_the_run_with_its_sentence():
+    try:
+        try:
+            raise FER2013Error("data/01_raw/fer2013.csv row 1 (line 2): 3 pixel values, expected 2304")
+        except FER2013Error as err:
+            raise DatasetError("Failed while loading data from dataset fer2013_faces") from err
+    except DatasetError as wrapped:
+        with pytest.raises(SystemExit, match=r"^kedro run stopped: data/01_raw/fer2013.csv row 1"):
+            ExpectedErrorHook().on_pipeline_error(wrapped)
+    assert ExpectedErrorHook().on_pipeline_error(ValueError("a bug")) is None  # bugs keep their traceback
+
+
+def test_server_check_passes_the_embedded_store_and_names_an_unreachable_server(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    TrackingServerCheckHook().after_context_created(None)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    TrackingServerCheckHook().after_context_created(None)
+    uri = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(SystemExit, match=f"{uri} .*does not answer.*unset MLFLOW_TRACKING_URI"):
+        TrackingServerCheckHook(timeout_s=2).after_context_created(None)
+
+
+def test_kedro_run_with_an_unreachable_server_stops_at_once_with_advice(tmp_path):
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "src").mkdir()
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true",
+           "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    done = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "quick", "--pipeline", "data_processing"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # not 4 minutes
+    assert done.returncode != 0
+    assert "does not answer" in done.stderr and "Traceback" not in done.stderr + done.stdout
