@@ -80,7 +80,8 @@ def worker(args: argparse.Namespace) -> None:
     params = load_parameters(run["env"], run.get("params"))
     rehearsal = {"max_images_per_class": args.max_per_class} if args.max_per_class else {}
     budget = args.deadline - time.time() - EVAL_RESERVE_S
-    params["training"] = merge(params["training"], {**rehearsal, "verbose": 2, "time_budget_s": budget})
+    params["training"] = merge(params["training"], {**rehearsal, "verbose": 2, "time_budget_s": budget,
+                                                    "resume_dir": None})
     seed = int(params.get("seed", 42))
     log(f"{run_name(run)}: {kedro_command(run)}; {budget:.0f} s for training")
 

@@ -10,7 +10,7 @@ import pytest
 from kedro.io import DatasetError
 
 from deepfer_kedro.fer2013 import FER2013Error
-from deepfer_kedro.hooks import ExpectedErrorHook, TrackingServerCheckHook
+from deepfer_kedro.hooks import ExpectedErrorHook, StartupChecksHook
 from tests.conftest import PROJECT_ROOT
 
 
@@ -34,13 +34,13 @@ def test_an_expected_error_ends_the_run_with_its_sentence():
 
 def test_server_check_passes_the_embedded_store_and_names_an_unreachable_server(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    TrackingServerCheckHook().after_context_created(None)
+    StartupChecksHook().after_context_created(None)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
-    TrackingServerCheckHook().after_context_created(None)
+    StartupChecksHook().after_context_created(None)
     uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     with pytest.raises(SystemExit, match=f"{uri} .*does not answer.*unset MLFLOW_TRACKING_URI"):
-        TrackingServerCheckHook(timeout_s=2).after_context_created(None)
+        StartupChecksHook(timeout_s=2).after_context_created(None)
 
 
 def test_kedro_run_with_an_unreachable_server_stops_at_once_with_advice(tmp_path):
@@ -54,3 +54,39 @@ def test_kedro_run_with_an_unreachable_server_stops_at_once_with_advice(tmp_path
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # not 4 minutes
     assert done.returncode != 0
     assert "does not answer" in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+def test_runs_left_running_by_a_dead_process_are_marked_killed(tmp_path):
+    import mlflow
+
+    from deepfer_kedro.hooks import mark_orphaned_runs_killed
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        client = mlflow.MlflowClient()
+        experiment = client.create_experiment("deepfer")
+        host = socket.gethostname()
+        orphan = client.create_run(experiment, tags={"host": host, "pid": str(dead.pid)}).info.run_id
+        alive = client.create_run(experiment, tags={"host": host, "pid": str(os.getpid())}).info.run_id
+        elsewhere = client.create_run(experiment, tags={"host": "another-machine", "pid": str(dead.pid)}).info.run_id
+        current = client.create_run(experiment, tags={"host": host, "pid": str(os.getpid())}).info.run_id
+        assert mark_orphaned_runs_killed(current) == [orphan]
+        assert client.get_run(orphan).info.status == "KILLED"
+        assert {client.get_run(r).info.status for r in (alive, elsewhere, current)} == {"RUNNING"}
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def test_kedro_run_from_a_subfolder_refuses_and_writes_nothing_there(tmp_path):
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "src").mkdir()
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    done = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "quick", "--pipeline", "data_processing"],
+                          cwd=tmp_path / "src", env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Run kedro from the project root" in done.stderr, done.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "src").iterdir()) == []

@@ -2,9 +2,11 @@
 artifacts it produced, and one clear sentence for an expected failure."""
 
 import os
+import socket
 import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -26,15 +28,22 @@ def _git_commit() -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
-class TrackingServerCheckHook:
-    """Checks a tracking server within seconds before kedro-mlflow starts using it: unchecked,
-    MLflow retries an unreachable server for about four minutes and ends in a long traceback."""
+class StartupChecksHook:
+    """Before kedro-mlflow starts: the command runs from the project root (the catalog's paths and
+    the embedded store are relative to it), and a tracking server answers within seconds
+    (unchecked, MLflow retries an unreachable one for about four minutes)."""
 
     def __init__(self, timeout_s: float = 5.0) -> None:
         self.timeout_s = timeout_s
 
     @hook_impl
     def after_context_created(self, context) -> None:
+        if context is not None and Path.cwd().resolve() != Path(context.project_path).resolve():
+            raise SystemExit(f"Run kedro from the project root {context.project_path} (this is {Path.cwd()}): "
+                             "the data catalog and the MLflow store are relative to it.")
+        self.check_tracking_server()
+
+    def check_tracking_server(self) -> None:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or ""
         if not uri.startswith(("http://", "https://")):
             return  # the embedded SQLite store, or a database URI: nothing to reach
@@ -63,13 +72,44 @@ class ReproducibilityTagsHook:
             "keras_version": keras.__version__,
             "kedro_env": run_params.get("env") or "local",  # Kedro's default run environment
             "kedro_pipeline": ",".join(run_params.get("pipeline_names") or ["__default__"]),
+            "host": socket.gethostname(),
+            "pid": str(os.getpid()),
         })
+        mark_orphaned_runs_killed(mlflow.active_run().info.run_id)
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
         if dataset_name == "fer2013_faces" and mlflow.active_run() is not None:
             mlflow.set_tags({"dataset_sha256": data["source_sha256"],
                              "dataset_layout": data["layout"]})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_orphaned_runs_killed(current_run_id: str) -> list[str]:
+    """Runs left RUNNING by a process of this machine that no longer exists (``kill -9``, a
+    crash) are marked KILLED, so that the MLflow UI does not show them running forever."""
+    client = mlflow.MlflowClient()
+    current = client.get_run(current_run_id)
+    host = socket.gethostname()
+    runs = client.search_runs([current.info.experiment_id], filter_string="attributes.status = 'RUNNING'",
+                              max_results=500)
+    killed = []
+    for run in runs:
+        pid = run.data.tags.get("pid", "")
+        if run.info.run_id != current_run_id and run.data.tags.get("host") == host and pid.isdigit() \
+                and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            killed.append(run.info.run_id)
+    return killed
 
 
 class MlflowArtifactsHook:

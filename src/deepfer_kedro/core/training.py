@@ -6,13 +6,17 @@ with ``KERAS_BACKEND=jax`` or ``torch`` as well as with TensorFlow.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
@@ -214,27 +218,84 @@ def train_model(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
         if planned < epochs:  # the schedule must end with the training, so rebuild for fewer epochs
             epochs = planned
             classifier = build_compiled_model(model, training, augmentation, seed, len(x_train), epochs)
+    resume = resume_folder(training, {"model": model, "augmentation": augmentation, "seed": seed, "epochs": epochs,
+                                      "images": [len(x_train), len(x_val)], "labels": int(y_train.sum())})
     history = fit_with_checkpoint(classifier, x_train, y_train, x_val, y_val, class_weights, training, epochs, seed,
-                                  started + float(budget) if budget else None)
+                                  started + float(budget) if budget else None, resume)
     if estimate is not None:
         history["estimated_epoch_seconds"] = estimate
     return without_optimizer(classifier), history
 
 
+def resume_folder(training: dict[str, Any], key_parts: dict[str, Any]) -> Path | None:
+    """Where an interrupted training of exactly this recipe, data and seed keeps its state
+    (``training.resume_dir``/<hash>), or None when resuming is off."""
+    if not training.get("resume_dir"):
+        return None
+    ignored = {"verbose", "time_budget_s", "resume_dir"}
+    recipe = {**key_parts, "training": {k: v for k, v in training.items() if k not in ignored}}
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return Path(training["resume_dir"]) / digest
+
+
+def _finished_epochs(folder: Path) -> pd.DataFrame | None:
+    """The history of the epochs an interrupted run finished and backed up, or None to start
+    afresh. A kill can land between two writes: rows past the backed-up epoch are dropped (they
+    are trained again), and a half-written best checkpoint is discarded."""
+    log, best = folder / "history.csv", folder / "best.weights.h5"
+    epochs = 0
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            epochs = int(json.loads((folder / "backup" / name).read_text())["epoch"])
+            break
+        except (OSError, ValueError, KeyError):
+            continue
+    if not epochs or not log.is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return None
+    history = pd.read_csv(log).iloc[:epochs]
+    history.to_csv(log, index=False)
+    if best.is_file():
+        try:
+            h5py.File(best, "r").close()
+        except OSError:
+            logger.warning("Discarding %s: it was being written when training stopped", best)
+            best.unlink()
+    return history
+
+
 def fit_with_checkpoint(classifier: keras.Model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                         y_val: np.ndarray, class_weights: dict[str, float], training: dict[str, Any], epochs: int,
-                        seed: int, deadline: float | None = None) -> pd.DataFrame:
-    """``fit`` with the recipe's callbacks; leaves ``classifier`` holding the epoch best on val."""
+                        seed: int, deadline: float | None = None, resume: Path | None = None) -> pd.DataFrame:
+    """``fit`` with the recipe's callbacks; leaves ``classifier`` holding the epoch best on val.
+
+    With ``resume`` (a folder), the state after each epoch is kept there (Keras'
+    ``BackupAndRestore``, the best checkpoint and the history), so the same command after an
+    interruption, even ``kill -9``, continues from the last finished epoch; the folder is removed
+    once training ends."""
     keras.utils.set_random_seed(seed)
     monitor = training["checkpoint"]["monitor"]
     mode = training["checkpoint"].get("mode", "max")
     with tempfile.TemporaryDirectory(prefix="deepfer-") as tmp:
-        best = Path(tmp) / "best.weights.h5"
+        folder = resume or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        best, log = folder / "best.weights.h5", folder / "history.csv"
+        done = _finished_epochs(folder) if resume else None
+        if done is not None:
+            logger.info("Resuming an interrupted training from %s after epoch %d", folder, len(done))
         callbacks: list[keras.callbacks.Callback] = [EpochLog(epochs)]
         if training.get("ema_momentum"):  # validate and checkpoint the averaged weights
             callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        best_so_far = None if done is None or monitor not in done or not best.is_file() else float(
+            done[monitor].max() if mode == "max" else done[monitor].min())
         callbacks.append(keras.callbacks.ModelCheckpoint(best, monitor=monitor, mode=mode, save_best_only=True,
-                                                         save_weights_only=True))
+                                                         save_weights_only=True,
+                                                         initial_value_threshold=best_so_far))
+        callbacks.append(keras.callbacks.CSVLogger(str(log), append=done is not None))
+        if resume:
+            # two copies, so that a kill while one is written leaves the other to restore from
+            callbacks.append(keras.callbacks.BackupAndRestore(str(folder / "backup"), double_checkpoint=True))
         if deadline is not None:
             callbacks.append(TimeBudget(deadline))
         if training.get("early_stopping"):
@@ -249,16 +310,18 @@ def fit_with_checkpoint(classifier: keras.Model, x_train: np.ndarray, y_train: n
                            "per emotion; consider training.use_class_weights: false", limit)
         logger.info("Training %s on %d images, selecting on %d val images, %d epochs at most",
                     classifier.name, len(x_train), len(x_val), epochs)
-        history = classifier.fit(
+        classifier.fit(
             x_train, keras.utils.to_categorical(y_train, NUM_CLASSES),
             validation_data=(x_val, keras.utils.to_categorical(y_val, NUM_CLASSES)),
             batch_size=int(training["batch_size"]), epochs=epochs, class_weight=weights,
             callbacks=callbacks, shuffle=True, verbose=training.get("verbose", "auto"),
         )
         classifier.load_weights(best)
-    table = pd.DataFrame(history.history)
-    table.insert(0, "epoch", np.arange(1, len(table) + 1))
-    return table
+        table = pd.read_csv(log)  # every epoch, those before an interruption too
+        if resume:
+            shutil.rmtree(folder)
+    table["epoch"] = np.arange(1, len(table) + 1)
+    return table[["epoch", *(c for c in table.columns if c != "epoch")]]
 
 
 def history_metrics(training_history: pd.DataFrame) -> dict[str, list[dict[str, float]]]:
