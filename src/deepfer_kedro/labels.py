@@ -16,3 +16,17 @@ CSV_EMOTION_CODES: dict[int, str] = {
 # Official FER2013 usages and the split each one is used as.
 USAGE_TO_SPLIT: dict[str, str] = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+# One row per face (or per image without one, or per unreadable file) in every inference table:
+# `deepfer predict`, the Kedro inference pipeline and the served model.
+ROW_COLUMNS: list[str] = ["file", "frame", "face", "status", "x", "y", "w", "h", "emotion", "confidence",
+                          *PROBABILITY_COLUMNS, "message"]
+
+
+class Status:
+    """The ``status`` of an inference row."""
+
+    OK = "ok"
+    FACE_TOO_SMALL = "face_too_small"
+    NO_FACE = "no_face"
+    UNREADABLE = "unreadable"

@@ -16,7 +16,8 @@ from typing import IO, Any
 from deepfer_kedro.core.saving import NotAModelError
 from deepfer_kedro.inference.faces import MAX_IMAGE_PIXELS, UnreadableImageError
 from deepfer_kedro.inference.models import ModelNotFoundError, load_model
-from deepfer_kedro.inference.predict import ROW_COLUMNS, EmotionPredictor, expand_inputs, predict_paths, predict_video
+from deepfer_kedro.inference.predict import EmotionPredictor, expand_inputs, predict_paths, predict_video
+from deepfer_kedro.labels import ROW_COLUMNS, Status
 
 logger = logging.getLogger("deepfer")
 
@@ -176,11 +177,11 @@ def predict(args: argparse.Namespace) -> int:
     finally:
         writer.close()
     logger.info("%d face(s) classified, %d too small, %d image(s) or frame(s) without a face, %d unreadable",
-                counts.get("ok", 0), counts.get("face_too_small", 0), counts.get("no_face", 0),
-                counts.get("unreadable", 0))
-    if counts.get("unreadable"):
+                counts.get(Status.OK, 0), counts.get(Status.FACE_TOO_SMALL, 0), counts.get(Status.NO_FACE, 0),
+                counts.get(Status.UNREADABLE, 0))
+    if counts.get(Status.UNREADABLE):
         return 1
-    if len(paths) == 1 and args.camera is None and set(counts) == {"no_face"}:
+    if len(paths) == 1 and args.camera is None and set(counts) == {Status.NO_FACE}:
         logger.error("No face found in %s", paths[0])
         return 1
     return 0

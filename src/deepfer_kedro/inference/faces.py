@@ -36,17 +36,23 @@ def read_image(path: str | Path | Any, max_pixels: int = MAX_IMAGE_PIXELS, name:
     from their header, before any decoding."""
     name = name or str(path)
     try:
+        if isinstance(path, Image.Image):  # opened by a catalog dataset: not decoded yet
+            return _checked_gray(path, max_pixels, name)
         with Image.open(path) as image:
-            if image.width * image.height > max_pixels:
-                raise UnreadableImageError(f"{name}: {image.width}x{image.height} pixels, over the limit of "
-                                           f"{max_pixels:,} (inference.max_image_pixels)")
-            return to_gray(ImageOps.exif_transpose(image))
+            return _checked_gray(image, max_pixels, name)
     except Image.DecompressionBombError as err:  # PIL's own cap, met before ours when far over
         raise UnreadableImageError(f"{name}: over the limit of {max_pixels:,} pixels ({err})") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         if isinstance(err, UnreadableImageError):
             raise
         raise UnreadableImageError(f"{name}: not a readable image ({err})") from err
+
+
+def _checked_gray(image: Image.Image, max_pixels: int, name: str) -> np.ndarray:
+    if image.width * image.height > max_pixels:
+        raise UnreadableImageError(f"{name}: {image.width}x{image.height} pixels, over the limit of "
+                                   f"{max_pixels:,} (inference.max_image_pixels)")
+    return to_gray(ImageOps.exif_transpose(image))
 
 
 def to_gray(image: Any) -> np.ndarray:

@@ -19,20 +19,20 @@ from deepfer_kedro.inference.faces import (
     crop_face,
     read_image,
 )
-from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS
+from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS, ROW_COLUMNS, Status
+
+__all__ = ["ROW_COLUMNS", "EmotionPredictor", "FaceResult", "Status", "predict_paths", "predict_video"]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
-ROW_COLUMNS = ["file", "frame", "face", "status", "x", "y", "w", "h", "emotion", "confidence",
-               *PROBABILITY_COLUMNS, "message"]
 
 
 @dataclass
 class FaceResult:
     box: Box
-    status: str  # "ok" or "face_too_small"
+    status: str  # Status.OK or Status.FACE_TOO_SMALL
     probabilities: np.ndarray | None = None
 
     @property
@@ -73,11 +73,11 @@ class EmotionPredictor:
         reuse the previous detection)."""
         if not self.detect_faces:  # the whole image is the face
             face = crop_face(gray, Box(0, 0, gray.shape[1], gray.shape[0]), 0.0)
-            return [FaceResult(Box(0, 0, gray.shape[1], gray.shape[0]), "ok", self.classify(face[None])[0])]
+            return [FaceResult(Box(0, 0, gray.shape[1], gray.shape[0]), Status.OK, self.classify(face[None])[0])]
         boxes = self.detector.detect(gray) if boxes is None else boxes
-        results = [FaceResult(box, "ok" if min(box.w, box.h) >= self.min_face_size else "face_too_small")
+        results = [FaceResult(box, Status.OK if min(box.w, box.h) >= self.min_face_size else Status.FACE_TOO_SMALL)
                    for box in boxes]
-        usable = [r for r in results if r.status == "ok"]
+        usable = [r for r in results if r.status == Status.OK]
         if usable:
             faces = np.stack([crop_face(gray, r.box, self.margin) for r in usable])
             for result, probabilities in zip(usable, self.classify(faces), strict=True):
@@ -88,7 +88,7 @@ class EmotionPredictor:
 def result_rows(file: str, frame: int | None, results: list[FaceResult]) -> list[dict[str, Any]]:
     """Table rows for one image or frame: one per face, or one saying no face was found."""
     if not results:
-        return [{"file": file, "frame": frame, "status": "no_face", "message": "no face found"}]
+        return [{"file": file, "frame": frame, "status": Status.NO_FACE, "message": "no face found"}]
     rows = []
     for i, result in enumerate(results):
         row = {"file": file, "frame": frame, "face": i, "status": result.status, "x": result.box.x,
@@ -100,6 +100,11 @@ def result_rows(file: str, frame: int | None, results: list[FaceResult]) -> list
             row["message"] = f"face of {min(result.box.w, result.box.h)} px is below the minimum size"
         rows.append(row)
     return rows
+
+
+def unreadable_row(file: str, error: Exception | str) -> dict[str, Any]:
+    """The row for an input that could not be read, naming it and why."""
+    return {"file": file, "frame": None, "status": Status.UNREADABLE, "message": str(error)}
 
 
 def annotate(image: np.ndarray, results: list[FaceResult]) -> np.ndarray:
@@ -212,4 +217,4 @@ def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: P
                 yield from predict_image(predictor, path, annotate_dir)
         except (UnreadableImageError, FileNotFoundError) as err:
             logger.error("%s", err)
-            yield {"file": path, "frame": None, "status": "unreadable", "message": str(err)}
+            yield unreadable_row(path, err)

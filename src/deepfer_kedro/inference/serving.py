@@ -26,7 +26,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from deepfer_kedro.inference.faces import MAX_IMAGE_PIXELS, UnreadableImageError, read_image
-from deepfer_kedro.inference.predict import ROW_COLUMNS, EmotionPredictor, result_rows
+from deepfer_kedro.inference.predict import EmotionPredictor, result_rows, unreadable_row
+from deepfer_kedro.labels import ROW_COLUMNS
 
 CODE_FILE = Path(__file__).with_name("served_model_code.py")
 KERAS_ARTIFACT = "keras_model"
@@ -65,7 +66,7 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
             try:
                 gray = read_image(io.BytesIO(self._decode(encoded, name)), self._predictor.max_image_pixels, name)
             except UnreadableImageError as err:
-                rows.append({"file": name, "status": "unreadable", "message": str(err)})
+                rows.append(unreadable_row(name, err))
                 continue
             rows += result_rows(name, None, self._predictor.predict_frame(gray))
         table = pd.DataFrame(rows).reindex(columns=ROW_COLUMNS).astype(object)

@@ -9,10 +9,11 @@ from typing import Any
 
 import cv2
 import pandas as pd
-from PIL import Image, ImageOps
+from PIL import Image
 
-from deepfer_kedro.inference.faces import to_gray
-from deepfer_kedro.inference.predict import ROW_COLUMNS, EmotionPredictor, annotate, result_rows
+from deepfer_kedro.inference.faces import UnreadableImageError, read_image
+from deepfer_kedro.inference.predict import EmotionPredictor, annotate, result_rows, unreadable_row
+from deepfer_kedro.labels import ROW_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,14 @@ def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[]
     rows, annotated = [], {}
     for name in sorted(inference_images):
         try:
-            gray = to_gray(ImageOps.exif_transpose(inference_images[name]()))
-        except Exception as err:  # the dataset raises DatasetError wrapping PIL's error
-            reason = " ".join(str(err).split())
-            logger.error("%s: not a readable image (%s)", name, reason)
-            rows.append({"file": name, "status": "unreadable", "message": f"not a readable image ({reason})"})
+            try:
+                image = inference_images[name]()
+            except Exception as err:  # the catalog dataset wraps PIL's errors in its own
+                raise UnreadableImageError(f"{name}: not a readable image ({' '.join(str(err).split())})") from err
+            gray = read_image(image, predictor.max_image_pixels, name)
+        except UnreadableImageError as err:
+            logger.error("%s", err)
+            rows.append(unreadable_row(name, err))
             continue
         results = predictor.predict_frame(gray)
         rows += result_rows(name, None, results)
