@@ -90,3 +90,25 @@ def test_kedro_run_from_a_subfolder_refuses_and_writes_nothing_there(tmp_path):
                           cwd=tmp_path / "src", env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "Run kedro from the project root" in done.stderr, done.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "src").iterdir()) == []
+
+
+def test_the_versions_of_a_killed_run_are_set_aside_and_never_loaded_as_latest(tmp_path):
+    from deepfer_kedro.hooks import RunMarkerHook, set_aside_killed_runs
+
+    data = tmp_path / "data"
+    killed, finished, running = "2026-01-02T00.00.00.000Z", "2026-01-01T00.00.00.000Z", "2026-01-03T00.00.00.000Z"
+    for version in (finished, killed, running):
+        (data / "03_primary" / "image_index.csv" / version).mkdir(parents=True)
+        (data / "03_primary" / "image_index.csv" / version / "image_index.csv").write_text("x")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    hook = RunMarkerHook(data)
+    hook.before_pipeline_run({"run_id": killed})
+    (data / ".running" / killed).write_text(f"{socket.gethostname()} {dead.pid}\n")  # as if killed
+    hook.before_pipeline_run({"run_id": running})  # this process: still alive
+    moved = set_aside_killed_runs(data)
+    assert moved == [data / "99_incomplete" / killed / "03_primary" / "image_index.csv"]
+    assert (moved[0] / "image_index.csv").read_text() == "x"
+    assert sorted(p.name for p in (data / "03_primary" / "image_index.csv").iterdir()) == [finished, running]
+    hook.after_pipeline_run({"run_id": running})
+    assert not list((data / ".running").iterdir())

@@ -60,6 +60,9 @@ def test_every_artifact_is_saved_once(project):
         assert len(versions(project, path)) == 1, path
         assert latest(project, path).stat().st_size > 0, path
     assert list((project / "data/02_intermediate/decoded").glob("*.npz")), "decoded cache"
+    assert not list((project / "data/.running").iterdir()), "a finished run leaves no running marker"
+    assert not (project / "data/06_models/interrupted").exists() or not list(
+        (project / "data/06_models/interrupted").iterdir()), "a finished training leaves no resume state"
 
 
 def test_data_artifacts_hold_the_real_numbers(project):

@@ -41,6 +41,8 @@ class StartupChecksHook:
         if context is not None and Path.cwd().resolve() != Path(context.project_path).resolve():
             raise SystemExit(f"Run kedro from the project root {context.project_path} (this is {Path.cwd()}): "
                              "the data catalog and the MLflow store are relative to it.")
+        if context is not None:
+            set_aside_killed_runs(Path(context.project_path) / "data")
         self.check_tracking_server()
 
     def check_tracking_server(self) -> None:
@@ -137,6 +139,66 @@ class MlflowArtifactsHook:
         version = dataset.resolve_save_version() if getattr(dataset, "_version", None) else None
         path = dataset._get_versioned_path(version) if version else dataset._filepath
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+RUNNING_MARKERS = ".running"
+SET_ASIDE = "99_incomplete"
+
+
+class RunMarkerHook:
+    """Marks a run's save version as running (``data/.running/<version>`` holding the pid) until it
+    ends. A run that ends, even by an error, leaves complete files; one killed leaves the marker,
+    and the next start sets its versions aside (``set_aside_killed_runs``)."""
+
+    def __init__(self, data: Path | None = None) -> None:
+        self.data = data
+
+    def _marker(self, run_params: dict[str, Any]) -> Path:
+        data = self.data or Path(run_params.get("project_path") or ".") / "data"
+        return data / RUNNING_MARKERS / str(run_params["run_id"])
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        marker = self._marker(run_params)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        self._marker(run_params).unlink(missing_ok=True)
+
+    @hook_impl
+    def on_pipeline_error(self, run_params: dict[str, Any]) -> None:
+        self._marker(run_params).unlink(missing_ok=True)
+
+
+def set_aside_killed_runs(data: Path) -> list[Path]:
+    """Moves every version folder of a run killed on this machine (its marker's pid is gone) to
+    ``data/99_incomplete/<version>/``, so that no later run loads a killed run's output as the
+    latest. Returns the folders moved."""
+    moved: list[Path] = []
+    markers = data / RUNNING_MARKERS
+    if not markers.is_dir():
+        return moved
+    for marker in markers.iterdir():
+        host, _, pid = marker.read_text().strip().partition(" ")
+        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+            continue
+        version = marker.name
+        for folder in sorted(data.glob(f"*/**/{version}")):
+            if SET_ASIDE in folder.parts or not folder.is_dir():
+                continue
+            target = data / SET_ASIDE / version / folder.parent.relative_to(data)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folder.rename(target)
+            moved.append(target)
+        marker.unlink()
+        if moved:
+            import logging
+
+            logging.getLogger(__name__).warning("A killed run (%s) left %d version folder(s); set aside in %s",
+                                                version, len(moved), data / SET_ASIDE / version)
+    return moved
 
 
 EXPECTED_ERRORS = (FER2013Error, WeightsUnavailableError)
