@@ -68,48 +68,58 @@ def peak_rss_mb(pid: int) -> float:
     return total
 
 
+def measure(command: list[str], port: int, payloads: list[bytes]) -> tuple[list, list, float, float]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(f"the server did not start: {command}") from None
+                time.sleep(1)
+        post(port, payloads[0])  # warm-up: the model's first call traces its graph
+        sequential = [post(port, payloads[i % len(payloads)]) for i in range(20)]
+        start = time.perf_counter()
+        with ThreadPoolExecutor(CONCURRENT) as pool:
+            concurrent = list(pool.map(lambda i: post(port, payloads[i % len(payloads)]), range(CONCURRENT)))
+        wall = time.perf_counter() - start
+        rss = peak_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return sequential, concurrent, wall, rss
+
+
+def row(server: str, name: str, results: list[tuple[float, bool]], seconds: float, rss: float) -> dict:
+    times = sorted(t for t, _ in results)
+    return {"server": server, "requests": name, "answered": f"{sum(ok for _, ok in results)}/{len(results)}",
+            "p50 s": round(statistics.median(times), 3), "p90 s": round(times[int(0.9 * (len(times) - 1))], 3),
+            "max s": round(times[-1], 3), "requests/s": round(len(results) / seconds, 1),
+            "peak server memory": f"{rss:.0f} MB"}
+
+
 def main() -> None:
     photos = [data.astronaut(), np.ascontiguousarray(data.astronaut()[:, ::-1]), data.chelsea()]
     payloads = [body(photo, f"photo{i}.jpg") for i, photo in enumerate(photos)]
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         served = save_served_model(load_default_model(), {}, Path(tmp) / "served")
-        port = free_port()
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(served),
-                                   "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("the server did not start") from None
-                    time.sleep(1)
-            post(port, payloads[0])  # warm-up: the model's first call traces its graph
-            sequential = [post(port, payloads[i % len(payloads)]) for i in range(20)]
-            start = time.perf_counter()
-            with ThreadPoolExecutor(CONCURRENT) as pool:
-                concurrent = list(pool.map(lambda i: post(port, payloads[i % len(payloads)]), range(CONCURRENT)))
-            wall = time.perf_counter() - start
-            rss = peak_rss_mb(server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-
-    def row(name: str, results: list[tuple[float, bool]], seconds: float) -> dict:
-        times = sorted(t for t, _ in results)
-        return {"requests": name, "answered ok": f"{sum(ok for _, ok in results)}/{len(results)}",
-                "p50 s": round(statistics.median(times), 3), "p90 s": round(times[int(0.9 * (len(times) - 1))], 3),
-                "max s": round(times[-1], 3), "requests/s": round(len(results) / seconds, 1)}
-
-    rows = [row("20 one at a time (baseline)", sequential, sum(t for t, _ in sequential)),
-            row(f"{CONCURRENT} at once", concurrent, wall)]
-    body_text = (table(rows, list(rows[0])) + f"\n\nThe shipped model served by `mlflow models serve` (one uvicorn "
-                 f"worker) on 127.0.0.1; each request is one real photo (scikit-image's astronaut, its mirror, "
-                 f"and a cat without a face), 512x512 JPEG. Peak memory of the server: {rss:.0f} MB.\n")
+        for name, command in (
+                ("mlflow models serve", [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(served),
+                                         "--env-manager", "local", "--host", "127.0.0.1", "-p"]),
+                ("deepfer serve", [str(Path(sys.executable).parent / "deepfer"), "serve", "--model", "default"])):
+            port = free_port()
+            sequential, concurrent, wall, rss = measure([*command, str(port)] if command[-1] == "-p" else [*command, "--port", str(port)], port, payloads)
+            rows += [row(name, "20 one at a time (baseline)", sequential, sum(t for t, _ in sequential), rss),
+                     row(name, f"{CONCURRENT} at once", concurrent, wall, rss)]
+    body_text = (table(rows, list(rows[0])) + "\n\nThe shipped model on 127.0.0.1, one server process each; every "
+                 "request is one real photo (scikit-image's astronaut, its mirror, and a cat without a face), "
+                 "512x512 JPEG; 'answered' counts 200s with a row. Peak memory is the server's VmHWM with its "
+                 "workers.\n")
     print(body_text)
     write_section("Served model under load", "python benchmarks/serving_load.py", body_text)
 

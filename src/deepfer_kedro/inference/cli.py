@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-frames", type=_positive_int, help="video or camera: stop after this many frames")
     predict.add_argument("--max-pixels", type=_positive_int, default=MAX_IMAGE_PIXELS,
                          help="larger images are reported as unreadable without being decoded")
+    serve = commands.add_parser("serve", help="serve the model over HTTP (MLflow's JSON) with request size limits")
+    serve.add_argument("--model", help="as for predict")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=_positive_int, default=5001)
+    serve.add_argument("--max-request-bytes", type=_positive_int, default=32 * 2**20,
+                       help="larger request bodies get a 413 before they are read into memory")
     served = commands.add_parser("save-served-model", help="write an MLflow model folder for `mlflow models serve`")
     served.add_argument("path", help="the folder to create")
     served.add_argument("--model", help="as for predict; default: the catalog's latest trained_model, or the "
@@ -187,11 +193,30 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """``deepfer serve``: the model over HTTP on ``--host``:``--port``."""
+    import uvicorn
+
+    from deepfer_kedro.inference.server import create_app
+
+    try:
+        model = load_model(args.model)
+    except (ModelNotFoundError, NotAModelError) as err:
+        logger.error("%s", err)
+        return 2
+    app = create_app(model, {}, args.max_request_bytes, model_name=args.model or "default")
+    logger.info("Serving on http://%s:%d/invocations (POST), /ping (GET)", args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _log_to_stderr()
     if args.command == "save-served-model":
         return save_served_model(args)
+    if args.command == "serve":
+        return serve(args)
     return predict(args)
 
 
