@@ -113,7 +113,8 @@ def main() -> None:
                                          "--env-manager", "local", "--host", "127.0.0.1", "-p"]),
                 ("deepfer serve", [str(Path(sys.executable).parent / "deepfer"), "serve", "--model", "default"])):
             port = free_port()
-            sequential, concurrent, wall, rss = measure([*command, str(port)] if command[-1] == "-p" else [*command, "--port", str(port)], port, payloads)
+            full = [*command, str(port)] if command[-1] == "-p" else [*command, "--port", str(port)]
+            sequential, concurrent, wall, rss = measure(full, port, payloads)
             rows += [row(name, "20 one at a time (baseline)", sequential, sum(t for t, _ in sequential), rss),
                      row(name, f"{CONCURRENT} at once", concurrent, wall, rss)]
     body_text = (table(rows, list(rows[0])) + "\n\nThe shipped model on 127.0.0.1, one server process each; every "

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
@@ -88,6 +89,9 @@ def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
                                              ["bm90IGFuIGltYWdl", "broken"], [bomb, "bomb.png"]]}}
         status, text = post(port, body)
         wrong_status, wrong_text = post(port, {"dataframe_split": {"columns": ["img"], "data": [[blank]]}})
+        one_face = {"dataframe_split": {"columns": ["image"], "data": [[_image_b64(astronaut_rgb)]]}}
+        with ThreadPoolExecutor(50) as pool:  # MLflow calls the model from several threads at once
+            together = list(pool.map(lambda _: post(port, one_face), range(50)))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -96,6 +100,7 @@ def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
     assert [row["status"] for row in answer] == ["ok", "no_face", "unreadable", "unreadable"]
     assert answer[0]["message"] is None
     assert "bomb.png: 12000x12000 pixels, over the limit" in answer[3]["message"]
+    assert all(code == 200 and json.loads(text)["predictions"][0]["status"] == "ok" for code, text in together)
     assert 400 <= wrong_status < 500 and "needs an 'image' column" in wrong_text
     assert "Traceback" not in wrong_text and "stack_trace" not in wrong_text and ".py" not in wrong_text, wrong_text
     face = answer[0]

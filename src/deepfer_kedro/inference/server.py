@@ -6,7 +6,6 @@ limits of the model itself. Same JSON as MLflow's scoring server (``dataframe_sp
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -35,7 +34,6 @@ def create_app(model: Any, settings: dict[str, Any] | None = None, max_request_b
     emotion_model.max_image_bytes = int(settings.pop("max_image_bytes", MAX_IMAGE_BYTES))
     emotion_model._predictor = EmotionPredictor(model, settings)
     app = FastAPI(title="DeepFER", docs_url=None, redoc_url=None)
-    lock = asyncio.Lock()
 
     async def read_capped(request: Request) -> bytes:
         """The body, or ``RequestTooLarge`` once it passes the limit; the rest is read and dropped
@@ -73,8 +71,7 @@ def create_app(model: Any, settings: dict[str, Any] | None = None, max_request_b
         if "image" not in frame:
             return JSONResponse({"error": f"The input needs an 'image' column of base64-encoded image files; it has "
                                           f"{list(frame.columns)}"}, status_code=400)
-        async with lock:  # one batch at a time through the model; the event loop keeps accepting
-            rows = await run_in_threadpool(emotion_model.predict, None, frame)
+        rows = await run_in_threadpool(emotion_model.predict, None, frame)  # the model serializes its calls
         return JSONResponse({"predictions": rows.to_dict(orient="records")})
 
     return app
