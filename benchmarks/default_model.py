@@ -59,14 +59,20 @@ def main() -> None:
                         help="how the source model was trained")
     parser.add_argument("--data", default=str(PROJECT_ROOT / "data/01_raw"))
     parser.add_argument("--out", default=str(MODEL_FILE.parent))
+    parser.add_argument("--rebuild", action="store_true", help="write the shipped file again even if it was made "
+                        "from this source (otherwise only its card is measured again)")
     args = parser.parse_args()
     out = Path(args.out)
     source = Path(args.source)
     params = load_parameters(args.env)
 
-    shipped = save_half_precision(inference_copy(load_keras_model(source), params["model"]), out / MODEL_FILE.name)
+    shipped = out / MODEL_FILE.name
+    previous = json.loads((out / CARD_JSON.name).read_text()) if (out / CARD_JSON.name).is_file() else {}
+    if args.rebuild or not shipped.is_file() or previous.get("source_model", {}).get("sha256") != sha256(source):
+        save_half_precision(inference_copy(load_keras_model(source), params["model"]), shipped)
+        print(f"wrote {shipped} ({shipped.stat().st_size / 1e6:.1f} MB)", flush=True)
     model = load_keras_model(shipped)  # every number below is measured on the shipped file
-    print(f"wrote {shipped} ({shipped.stat().st_size / 1e6:.1f} MB); measuring it", flush=True)
+    print(f"measuring {shipped}", flush=True)
 
     faces = load_faces(Path(args.data))
     index = build_image_index(faces, 0.1, 0)

@@ -159,3 +159,23 @@ def test_pre_cropped_faces_are_classified_with_no_detect(real_faces, tiny_model_
     assert main(["predict", str(tmp_path), "--model", str(tiny_model_file), "--no-detect", "-o", str(out)]) == 0
     table = pd.read_csv(out)
     assert len(table) == 60 and (table["status"] == "ok").all() and (table["w"] == 48).all()
+
+
+def test_an_over_limit_image_costs_no_memory_in_the_process_that_reads_it(tmp_path):
+    """Measured in a fresh process: reading a 12,000 x 12,000 PNG (about 450 KB on disk, 144 MB
+    decoded) is refused from its header, so the peak memory is that of reading a small photo."""
+    Image.new("L", (12_000, 12_000)).save(tmp_path / "bomb.png")
+    Image.new("L", (640, 480)).save(tmp_path / "small.png")
+    script = ("import resource, sys\n"
+              "from deepfer_kedro.inference.faces import UnreadableImageError, read_image\n"
+              "try:\n    read_image(sys.argv[1])\n"
+              "except UnreadableImageError as err:\n    print(err, file=sys.stderr)\n"
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    peaks = {}
+    for name in ("small.png", "bomb.png"):
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        peaks[name] = int(done.stdout.split()[-1]) / 1024  # MB
+    assert "over the limit" in done.stderr
+    assert peaks["bomb.png"] - peaks["small.png"] < 30, peaks  # decoding it would cost 144 MB

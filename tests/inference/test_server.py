@@ -42,6 +42,11 @@ def post(port, data: bytes) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
+def peak_memory_mb(pid: int) -> float:
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+
 @pytest.fixture(scope="module")
 def server(tiny_model_file):
     port = free_port()
@@ -58,12 +63,13 @@ def server(tiny_model_file):
             assert process.poll() is None, process.stdout.read()
             assert time.monotonic() < deadline
             time.sleep(0.5)
-    yield port
+    yield port, process.pid
     process.terminate()
     process.wait(timeout=30)
 
 
 def test_answers_rows_in_mlflows_json(server, astronaut_rgb):
+    server, _ = server
     body = {"dataframe_split": {"columns": ["image", "name"], "data": [[b64(astronaut_rgb), "a.jpg"],
                                                                        ["bm90", "broken"]]}}
     status, answer = post(server, json.dumps(body).encode())
@@ -74,6 +80,7 @@ def test_answers_rows_in_mlflows_json(server, astronaut_rgb):
 
 
 def test_oversized_and_malformed_requests_get_a_4xx_with_a_message(server):
+    server, _ = server
     big = json.dumps({"dataframe_split": {"columns": ["image"], "data": [["A" * (3 * 2**20)]]}}).encode()
     status, answer = post(server, big)
     assert status == 413 and "over the limit of 2,097,152" in answer["error"]
@@ -83,7 +90,13 @@ def test_oversized_and_malformed_requests_get_a_4xx_with_a_message(server):
     assert status == 400 and "needs an 'image' column" in answer["error"]
 
 
-def test_an_image_over_the_pixel_limit_is_a_row_not_a_crash(server):
-    bomb = b64(np.zeros((12_000, 12_000), np.uint8), "PNG")
-    status, answer = post(server, json.dumps({"dataframe_split": {"columns": ["image"], "data": [[bomb]]}}).encode())
-    assert status == 200 and "over the limit" in answer["predictions"][0]["message"]
+def test_images_over_the_pixel_limit_are_rows_and_cost_the_server_no_memory(server, astronaut_rgb):
+    port, pid = server
+    face = json.dumps({"dataframe_split": {"columns": ["image"], "data": [[b64(astronaut_rgb)]]}}).encode()
+    assert post(port, face)[0] == 200
+    before = peak_memory_mb(pid)
+    bomb = b64(np.zeros((12_000, 12_000), np.uint8), "PNG")  # 144 MB once decoded
+    body = json.dumps({"dataframe_split": {"columns": ["image"], "data": [[bomb]] * 4}}).encode()
+    status, answer = post(port, body)
+    assert status == 200 and all("over the limit" in row["message"] for row in answer["predictions"])
+    assert peak_memory_mb(pid) - before < 100  # four decoded bombs would be 576 MB
