@@ -70,7 +70,9 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-frames", type=_positive_int, help="video or camera: stop after this many frames")
     predict.add_argument("--max-pixels", type=_positive_int, default=MAX_IMAGE_PIXELS,
                          help="larger images are reported as unreadable without being decoded")
-    serve = commands.add_parser("serve", help="serve the model over HTTP (MLflow's JSON) with request size limits")
+    serve = commands.add_parser("serve", aliases=["serve-demo"],
+                                help="serve the model over HTTP (MLflow's JSON, request size limits) with a live "
+                                     "demo page at / (photo upload or camera)")
     serve.add_argument("--model", help="as for predict")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=_positive_int, default=5001)
@@ -205,7 +207,7 @@ def serve(args: argparse.Namespace) -> int:
         logger.error("%s", err)
         return 2
     app = create_app(model, {}, args.max_request_bytes, model_name=args.model or "default")
-    logger.info("Serving on http://%s:%d/invocations (POST), /ping (GET)", args.host, args.port)
+    logger.info("Serving on http://%s:%d/ (the demo page), /invocations (POST), /ping (GET)", args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -215,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_stderr()
     if args.command == "save-served-model":
         return save_served_model(args)
-    if args.command == "serve":
+    if args.command in ("serve", "serve-demo"):
         return serve(args)
     return predict(args)
 

@@ -2,17 +2,19 @@
 ``mlflow models serve`` cannot set: a request-body limit (checked while the body streams in, so an
 oversized request is refused before it is held in memory), besides the per-image byte and pixel
 limits of the model itself. Same JSON as MLflow's scoring server (``dataframe_split`` or
-``dataframe_records`` with an ``image`` column of base64 files), same answer rows."""
+``dataframe_records`` with an ``image`` column of base64 files), same answer rows. ``/`` is a
+live demo page: upload a photo or start the camera."""
 
 from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from deepfer_kedro.inference.predict import EmotionPredictor
@@ -20,6 +22,7 @@ from deepfer_kedro.inference.serving import MAX_IMAGE_BYTES, EmotionModel
 
 logger = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 32 * 2**20
+DEMO_PAGE = Path(__file__).with_name("demo.html")
 
 
 class RequestTooLarge(Exception):
@@ -48,6 +51,11 @@ def create_app(model: Any, settings: dict[str, Any] | None = None, max_request_b
         if size > max_request_bytes:
             raise RequestTooLarge(size)
         return bytes(body)
+
+    @app.get("/", response_class=HTMLResponse)
+    def demo_page() -> str:
+        """The live demo: upload a photo or start the camera, see each face's emotion."""
+        return DEMO_PAGE.read_text()
 
     @app.get("/ping")
     @app.get("/health")

@@ -1,0 +1,73 @@
+"""The live demo page of `deepfer serve`, in Chromium: a real photo uploaded, and a fake camera
+fed with a video of a real face."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.browser.conftest import free_port, screenshot, wait_for_http
+
+pytestmark = pytest.mark.slow
+EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+@pytest.fixture(scope="module")
+def demo_server():
+    port = free_port()
+    process = subprocess.Popen([str(Path(sys.executable).parent / "deepfer"), "serve-demo", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+    wait_for_http(f"http://127.0.0.1:{port}/ping", process)
+    yield f"http://127.0.0.1:{port}/"
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_an_uploaded_photo_shows_each_face_boxed_with_its_emotion(demo_server, browser_factory, astronaut_rgb,
+                                                                  tmp_path):
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    page = browser_factory().new_page()
+    page.goto(demo_server)
+    page.set_input_files("#photo", str(photo))
+    page.wait_for_selector(".face", timeout=60_000)
+    cards = page.query_selector_all(".face")
+    assert len(cards) == 1 and cards[0].get_attribute("data-emotion") in EMOTIONS
+    assert page.inner_text("#status").startswith("1 face(s)")
+    assert len(cards[0].query_selector_all(".bar")) == 7
+    screenshot(page, tmp_path, "demo_photo")
+
+
+def real_face_video(path: Path, frames: int = 30) -> Path:
+    """A 640x480 Y4M clip of a real face (scikit-image's astronaut) drifting sideways."""
+    face = cv2.resize(cv2.cvtColor(__import__("skimage.data", fromlist=["data"]).astronaut(), cv2.COLOR_RGB2BGR),
+                      (400, 400))
+    with path.open("wb") as out:
+        out.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for i in range(frames):
+            canvas = np.zeros((480, 640, 3), np.uint8)
+            x = 40 + (i % 20) * 8
+            canvas[40:440, x:x + 400] = face
+            out.write(b"FRAME\n" + cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
+def test_the_camera_shows_a_live_emotion_and_its_frame_rate(demo_server, browser_factory, tmp_path):
+    video = real_face_video(tmp_path / "face.y4m")
+    browser = browser_factory("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                              f"--use-file-for-fake-video-capture={video}")
+    page = browser.new_page()
+    page.goto(demo_server)
+    page.click("#camera")
+    page.wait_for_selector(".face", timeout=60_000)
+    page.wait_for_timeout(5_000)  # let the frame rate settle
+    fps = float(page.get_attribute("#fps", "data-fps"))
+    assert fps > 0 and page.query_selector(".face").get_attribute("data-emotion") in EMOTIONS
+    screenshot(page, tmp_path, "demo_camera")
+    print(f"demo page with the shipped model: {fps:.1f} frames/s")
+    page.click("#stop")
