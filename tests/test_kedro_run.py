@@ -108,6 +108,9 @@ def test_mlflow_holds_the_run_with_params_histories_tags_and_artifacts(project):
     assert run.data.tags["dataset_sha256"] == REAL_ZIP_SHA256
     assert run.data.tags["keras_backend"] == "tensorflow"
     assert run.data.tags["git_commit"]
+    assert run.info.run_name == "__default__ quick vgg_fer seed 42"  # tells runs apart in the UI
+    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
+    assert dataset.name == "FER2013" and dataset.digest == REAL_ZIP_SHA256[:36]
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
     assert steps == [1, 2, 3, 4, 5, 6]
     metrics = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())

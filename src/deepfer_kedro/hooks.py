@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.data
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 
@@ -63,11 +64,12 @@ class ReproducibilityTagsHook:
     """Runs after kedro-mlflow's hook has opened the run (plugins' hooks are called first)."""
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any], catalog) -> None:
         if mlflow.active_run() is None:
             return
         import keras  # here, so that Kedro commands that train nothing skip the import
 
+        mlflow.set_tag("mlflow.runName", run_name(run_params, catalog))
         mlflow.set_tags({
             "git_commit": _git_commit(),
             "keras_backend": keras.backend.backend(),
@@ -84,6 +86,22 @@ class ReproducibilityTagsHook:
         if dataset_name == "fer2013_faces" and mlflow.active_run() is not None:
             mlflow.set_tags({"dataset_sha256": data["source_sha256"],
                              "dataset_layout": data["layout"]})
+            # the run's dataset input, shown in the runs list: one row per image, digest = archive sha256
+            dataset = mlflow.data.from_pandas(data["index"], source=data["location"], name="FER2013",
+                                              digest=data["source_sha256"][:36])
+            mlflow.log_input(dataset, context="training")
+
+
+def run_name(run_params: dict[str, Any], catalog) -> str:
+    """What tells runs apart in the MLflow UI: pipeline, environment, architecture, seed."""
+    pipelines = "+".join(run_params.get("pipeline_names") or ["__default__"])
+    env = run_params.get("env") or "local"
+    try:
+        architecture = catalog.load("params:model").get("architecture", "vgg16")
+        seed = catalog.load("params:seed")
+    except Exception:  # a catalog without these parameters
+        return f"{pipelines} {env}"
+    return f"{pipelines} {env} {architecture} seed {seed}"
 
 
 def _alive(pid: int) -> bool:

@@ -56,9 +56,10 @@ def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 180) -> 
             return
         except OSError:
             if process.poll() is not None:
-                raise AssertionError(f"the server stopped: {process.stdout.read()[-3000:] if process.stdout else ''}")
+                output = process.stdout.read()[-3000:] if process.stdout else ""
+                raise AssertionError(f"the server stopped: {output}") from None
             if time.monotonic() > deadline:
-                raise AssertionError(f"{url} did not answer in {seconds} s")
+                raise AssertionError(f"{url} did not answer in {seconds} s") from None
             time.sleep(0.5)
 
 
