@@ -210,3 +210,27 @@ def test_inference_model_from_an_mlflow_uri(project):
     from_served = load_model(f"runs:/{run.info.run_id}/served_model")
     faces = np.random.default_rng(0).integers(0, 255, (4, 48, 48, 1), dtype=np.uint8)
     np.testing.assert_allclose(from_artifact.predict_on_batch(faces), from_served.predict_on_batch(faces), rtol=1e-5)
+
+
+def test_the_notebook_runs_top_to_bottom_on_the_quick_run(project):
+    """Executed headless with a real kernel, from the project root, after `kedro run --env quick`."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    source = PROJECT_ROOT / "notebooks" / "explore_fer2013.ipynb"
+    notebook = nbformat.read(source, as_version=4)
+    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "outputs are stripped in git"
+    os.environ["KEDRO_DISABLE_TELEMETRY"] = "true"
+    backend = os.environ.pop("MPLBACKEND", None)  # this process's Agg; the kernel picks its inline backend itself
+    try:
+        NotebookClient(notebook, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(project)}}).execute()
+    finally:
+        if backend:
+            os.environ["MPLBACKEND"] = backend
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 6  # class counts, faces per emotion, augmentation, duplicate pairs, confusion, worst faces
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "6 pairs shown" in text and "8 faces shown" in text
