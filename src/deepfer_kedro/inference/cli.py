@@ -103,7 +103,7 @@ class RowWriter:
             self.file.write(json.dumps(full) + "\n")
         else:
             self.csv.writerow({k: "" if v is None else v for k, v in full.items()})
-        self.file.flush()
+        self.file.flush()  # every finished row is out at once: in the file, or down the pipe
         self.count += 1
 
     def close(self) -> None:
@@ -184,9 +184,10 @@ def predict(args: argparse.Namespace) -> int:
         return 2
     finally:
         writer.close()
-    logger.info("%d face(s) classified, %d too small, %d image(s) or frame(s) without a face, %d unreadable",
-                counts.get(Status.OK, 0), counts.get(Status.FACE_TOO_SMALL, 0), counts.get(Status.NO_FACE, 0),
-                counts.get(Status.UNREADABLE, 0))
+    if args.output:  # on stdout the table itself is the summary, and stays the last thing printed
+        logger.info("%d face(s) classified, %d too small, %d image(s) or frame(s) without a face, %d unreadable",
+                    counts.get(Status.OK, 0), counts.get(Status.FACE_TOO_SMALL, 0), counts.get(Status.NO_FACE, 0),
+                    counts.get(Status.UNREADABLE, 0))
     if counts.get(Status.UNREADABLE):
         return 1
     if len(paths) == 1 and args.camera is None and set(counts) == {Status.NO_FACE}:
