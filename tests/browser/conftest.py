@@ -1,6 +1,7 @@
 """Real Chromium (Debian's package, installed by .ci/run) driven by Playwright; servers on 127.0.0.1."""
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -42,10 +43,21 @@ def browser_factory(tmp_path):
     playwright.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(below: int | None = None) -> int:
+    """A free port on 127.0.0.1; ``below`` for servers that refuse the ephemeral range (Kedro-Viz
+    takes nothing above 49151)."""
+    if below is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    for port in random.Random().sample(range(20000, below), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port below {below}")
 
 
 def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 180) -> None:
