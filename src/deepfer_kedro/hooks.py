@@ -1,6 +1,7 @@
 """Project hooks: a reachable tracking server, tags that make a run reproducible, the saved
 artifacts it produced, and one clear sentence for an expected failure."""
 
+import logging
 import os
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from kedro.io import DatasetError
 from deepfer_kedro.fer2013 import FER2013Error
 from deepfer_kedro.models import WeightsUnavailableError
 
+logger = logging.getLogger(__name__)
+
 
 def _git_commit() -> str:
     try:
@@ -30,8 +33,8 @@ def _git_commit() -> str:
 
 
 class StartupChecksHook:
-    """Before kedro-mlflow starts: the command runs from the project root (the catalog's paths and
-    the embedded store are relative to it), and a tracking server answers within seconds
+    """Before kedro-mlflow starts: work from the project root (the catalog's paths and the embedded
+    store are relative to it), and check that a tracking server answers within seconds
     (unchecked, MLflow retries an unreachable one for about four minutes)."""
 
     def __init__(self, timeout_s: float = 5.0) -> None:
@@ -40,8 +43,10 @@ class StartupChecksHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         if context is not None and Path.cwd().resolve() != Path(context.project_path).resolve():
-            raise SystemExit(f"Run kedro from the project root {context.project_path} (this is {Path.cwd()}): "
-                             "the data catalog and the MLflow store are relative to it.")
+            # the decoded-data cache and the embedded MLflow store are relative paths: resolve them
+            # from the project root, not from src/ or notebooks/, so nothing lands in a second copy
+            logger.warning("Working from the project root %s (started in %s)", context.project_path, Path.cwd())
+            os.chdir(context.project_path)
         if context is not None:
             set_aside_killed_runs(Path(context.project_path) / "data")
         self.check_tracking_server()
@@ -212,9 +217,7 @@ def set_aside_killed_runs(data: Path) -> list[Path]:
             moved.append(target)
         marker.unlink()
         if moved:
-            import logging
-
-            logging.getLogger(__name__).warning("A killed run (%s) left %d version folder(s); set aside in %s",
+            logger.warning("A killed run (%s) left %d version folder(s); set aside in %s",
                                                 version, len(moved), data / SET_ASIDE / version)
     return moved
 
