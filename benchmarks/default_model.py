@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _report import machine, table, write_section  # noqa: E402
 
 from deepfer_kedro.core.config import PROJECT_ROOT, load_parameters  # noqa: E402
+from deepfer_kedro.core.data import build_image_index  # noqa: E402
 from deepfer_kedro.core.saving import inference_copy, load_keras_model, save_half_precision  # noqa: E402
 from deepfer_kedro.default_model import CARD_JSON, CARD_MD, MODEL_FILE  # noqa: E402
 from deepfer_kedro.fer2013 import load_faces  # noqa: E402
 from deepfer_kedro.labels import EMOTIONS  # noqa: E402
-from deepfer_kedro.pipelines.data_processing.nodes import build_image_index  # noqa: E402
 from deepfer_kedro.pipelines.evaluate.nodes import compute_evaluation_metrics, predict_emotions  # noqa: E402
 
 

@@ -64,10 +64,10 @@ def kedro_command(run: dict) -> str:
 def worker(args: argparse.Namespace) -> None:
     import keras
 
+    from deepfer_kedro.core.data import compute_class_weights
     from deepfer_kedro.core.evaluation import average_probabilities
     from deepfer_kedro.core.saving import inference_copy, save_half_precision
     from deepfer_kedro.core.training import select_split, train_model
-    from deepfer_kedro.pipelines.class_analysis.nodes import compute_class_weights
 
     run = json.loads(args.worker)
     out = Path(args.workdir) / run_name(run)
@@ -160,8 +160,8 @@ def device_report() -> dict:
 
 
 def prepare_data(data: str, workdir: Path) -> str:
+    from deepfer_kedro.core.data import build_image_index
     from deepfer_kedro.fer2013 import load_faces
-    from deepfer_kedro.pipelines.data_processing.nodes import build_image_index
 
     faces = load_faces(Path(data), progress=False)
     index = build_image_index(faces, 0.1, 0)

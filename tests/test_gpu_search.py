@@ -75,11 +75,11 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
     assert "PrivateTest" in (out / "summary.md").read_text()
 
     # a model brought back in parts rejoins into a file that loads and reproduces its probabilities
+    from deepfer_kedro.core.data import build_image_index
     from deepfer_kedro.core.evaluation import average_probabilities
     from deepfer_kedro.core.saving import join_parts, load_keras_model
     from deepfer_kedro.core.training import select_split
     from deepfer_kedro.fer2013 import load_faces
-    from deepfer_kedro.pipelines.data_processing.nodes import build_image_index
 
     first = next(p for p in out.iterdir() if p.name.endswith(".keras.part0"))
     name = first.name.removesuffix(".keras.part0")

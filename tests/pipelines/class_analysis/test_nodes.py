@@ -4,13 +4,13 @@ import pandas as pd
 import pytest
 from kedro_datasets.matplotlib import MatplotlibDataset
 
+from deepfer_kedro.core.data import build_image_index
 from deepfer_kedro.labels import EMOTIONS
 from deepfer_kedro.pipelines.class_analysis.nodes import (
     compute_class_weights,
     count_classes,
     plot_class_counts,
 )
-from deepfer_kedro.pipelines.data_processing.nodes import build_image_index
 
 README_TABLE = {  # ../shared/datasets/README.md
     "train": [3995, 436, 4097, 7215, 4965, 4830, 3171, 28709],

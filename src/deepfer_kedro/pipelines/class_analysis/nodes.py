@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-from sklearn.utils.class_weight import compute_class_weight
 
+from deepfer_kedro.core.data import compute_class_weights
 from deepfer_kedro.labels import EMOTIONS, SPLITS
+
+__all__ = ["compute_class_weights", "count_classes", "plot_class_counts"]
 
 
 def count_classes(image_index: pd.DataFrame) -> pd.DataFrame:
@@ -32,14 +33,3 @@ def plot_class_counts(class_counts: pd.DataFrame) -> plt.Figure:
     ax.set_title("FER2013 images per emotion and split")
     ax.tick_params(axis="x", rotation=0)
     return fig
-
-
-def compute_class_weights(image_index: pd.DataFrame) -> dict[str, float]:
-    """``n_samples / (n_classes * n_samples_j)`` on the train split, keyed by emotion."""
-    labels = image_index.loc[image_index["split"] == "train", "emotion"].to_numpy()
-    present = [e for e in EMOTIONS if e in set(labels)]
-    missing = sorted(set(EMOTIONS) - set(present))
-    if missing:
-        raise ValueError(f"The train split has no images of {missing}; cannot weight those classes")
-    weights = compute_class_weight("balanced", classes=np.array(present), y=labels)
-    return {emotion: round(float(w), 6) for emotion, w in zip(present, weights, strict=True)}

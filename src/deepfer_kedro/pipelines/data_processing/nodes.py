@@ -7,34 +7,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
-from deepfer_kedro.labels import EMOTIONS, SPLITS, USAGE_TO_SPLIT
+from deepfer_kedro.core.data import build_image_index
+from deepfer_kedro.labels import SPLITS
 
-
-def build_image_index(faces: dict[str, Any], val_fraction: float, seed: int) -> pd.DataFrame:
-    """One row per decoded image: ``source``, ``emotion``, ``label`` (its position in
-    ``EMOTIONS``), ``usage`` and ``split``.
-
-    Official usages map to train / val / test (Training / PublicTest / PrivateTest). The
-    ``images/train|validation`` layout has no official test split: ``validation`` becomes the
-    test split and a stratified, seeded ``val_fraction`` of ``train`` the val split.
-    """
-    index = faces["index"][["source", "emotion", "usage"]].copy()
-    index.insert(2, "label", index["emotion"].map(EMOTIONS.index).astype("int64"))
-    if faces["layout"] == "images":
-        split = pd.Series("test", index=index.index)
-        train_rows = index.index[index["usage"] == "train"]
-        fit_rows, val_rows = train_test_split(
-            train_rows, test_size=val_fraction, random_state=seed,
-            stratify=index.loc[train_rows, "emotion"],
-        )
-        split[fit_rows] = "train"
-        split[val_rows] = "val"
-        index["split"] = split
-    else:
-        index["split"] = index["usage"].map(USAGE_TO_SPLIT)
-    return index
+__all__ = ["build_image_index", "build_quality_report", "extract_pixels"]
 
 
 def extract_pixels(faces: dict[str, Any]) -> dict[str, np.ndarray]:
