@@ -78,6 +78,7 @@ def worker(args: argparse.Namespace) -> None:
     index = pd.DataFrame({"label": data["labels"], "split": data["splits"].astype(str)})
     index["emotion"] = [EMOTIONS[label] for label in index["label"]]
     params = load_parameters(run["env"], run.get("params"))
+    epochs_recipe = int(params["training"]["epochs"])
     rehearsal = {"max_images_per_class": args.max_per_class} if args.max_per_class else {}
     budget = args.deadline - time.time() - EVAL_RESERVE_S
     params["training"] = merge(params["training"], {**rehearsal, "verbose": 2, "time_budget_s": budget,
@@ -115,7 +116,7 @@ def worker(args: argparse.Namespace) -> None:
     card = {
         "name": run_name(run), "recipe": run["recipe"], "seed": seed, "env": run["env"],
         "params": run.get("params", ""), "command": kedro_command(run), "rehearsal": rehearsal,
-        "epochs_recipe": int(load_parameters(run["env"], run.get("params"))["training"]["epochs"]),
+        "epochs_recipe": epochs_recipe,
         "epochs_run": int(len(history)),
         "best_epoch": int(history["epoch"][history["val_accuracy"].idxmax()]),
         "estimated_epoch_s": round(float(history["estimated_epoch_seconds"].iloc[0]), 3),

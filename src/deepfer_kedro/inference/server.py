@@ -17,8 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from deepfer_kedro.inference.predict import EmotionPredictor
-from deepfer_kedro.inference.serving import MAX_IMAGE_BYTES, EmotionModel
+from deepfer_kedro.inference.serving import EmotionModel
 
 logger = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 32 * 2**20
@@ -32,10 +31,7 @@ class RequestTooLarge(Exception):
 def create_app(model: Any, settings: dict[str, Any] | None = None, max_request_bytes: int = MAX_REQUEST_BYTES,
                model_name: str = "") -> FastAPI:
     """The app serving ``model`` (a Keras emotion model) with ``settings`` (the inference parameters)."""
-    settings = dict(settings or {})
-    emotion_model = EmotionModel()
-    emotion_model.max_image_bytes = int(settings.pop("max_image_bytes", MAX_IMAGE_BYTES))
-    emotion_model._predictor = EmotionPredictor(model, settings)
+    emotion_model = EmotionModel().use(model, settings or {})
     app = FastAPI(title="DeepFER", docs_url=None, redoc_url=None)
 
     async def read_capped(request: Request) -> bytes:

@@ -52,13 +52,14 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         from deepfer_kedro.core.saving import load_keras_model
 
-        settings = dict(context.model_config or {})
-        self.max_image_bytes = int(settings.pop("max_image_bytes", MAX_IMAGE_BYTES))
-        self._predictor = EmotionPredictor(load_keras_model(context.artifacts[KERAS_ARTIFACT]), settings)
+        self.use(load_keras_model(context.artifacts[KERAS_ARTIFACT]), context.model_config or {})
 
-    @property
-    def model(self):
-        return self._predictor.model
+    def use(self, keras_model: Any, settings: dict[str, Any]) -> EmotionModel:
+        """Classify with ``keras_model`` and the inference ``settings`` (also ``deepfer serve``'s way in)."""
+        settings = dict(settings)
+        self.max_image_bytes = int(settings.pop("max_image_bytes", MAX_IMAGE_BYTES))
+        self._predictor = EmotionPredictor(keras_model, settings)
+        return self
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if "image" not in model_input:
