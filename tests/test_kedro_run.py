@@ -56,7 +56,8 @@ def test_every_artifact_is_saved_once(project):
                  "data/08_reporting/data_quality_report.json", "data/08_reporting/class_counts.csv",
                  "data/08_reporting/class_counts.png", "data/08_reporting/augmentation_preview.png",
                  "data/08_reporting/training_curves.png", "data/08_reporting/confusion_matrix.png",
-                 "data/08_reporting/evaluation_metrics.json", "data/08_reporting/evaluation_report.md"):
+                 "data/08_reporting/evaluation_metrics.json", "data/08_reporting/evaluation_report.md",
+                 "data/06_models/exported_model.onnx", "data/08_reporting/export_card.json"):
         assert len(versions(project, path)) == 1, path
         assert latest(project, path).stat().st_size > 0, path
     assert list((project / "data/02_intermediate/decoded").glob("*.npz")), "decoded cache"
@@ -206,10 +207,24 @@ def test_inference_model_from_an_mlflow_uri(project):
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     run = next(r for r in mlflow.search_runs(experiment_names=["deepfer"], output_format="list")
                if r.data.tags.get("kedro_pipeline") == "__default__")
-    from_artifact = load_model(f"runs:/{run.info.run_id}/model/trained_model.keras")
-    from_served = load_model(f"runs:/{run.info.run_id}/served_model")
+    from_artifact = load_model(f"runs:/{run.info.run_id}/model/trained_model.keras", runtime="keras")
+    from_served = load_model(f"runs:/{run.info.run_id}/served_model", runtime="onnx")  # the int8 export
+    from_registry = load_model("models:/deepfer@champion", runtime="onnx")
     faces = np.random.default_rng(0).integers(0, 255, (4, 48, 48, 1), dtype=np.uint8)
-    np.testing.assert_allclose(from_artifact.predict_on_batch(faces), from_served.predict_on_batch(faces), rtol=1e-5)
+    np.testing.assert_allclose(from_artifact.predict_on_batch(faces), from_served.predict_on_batch(faces), atol=0.05)
+    np.testing.assert_allclose(from_registry.predict_on_batch(faces), from_served.predict_on_batch(faces))
+
+
+def test_the_run_exports_its_model_and_registers_it_as_champion(project):
+    from deepfer_kedro.inference.registry import CHAMPION, SCORE_TAG
+
+    card = json.loads(latest(project, "data/08_reporting/export_card.json").read_text())
+    assert card["precision"] == "int8" and card["privatetest"]["faces"] == 3589
+    assert card["privatetest"]["agreement_with_keras"]["top1_agreement"] > 0.9
+    history = pd.read_csv(latest(project, "data/07_model_output/training_history.csv"))
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("deepfer", CHAMPION)
+    assert float(champion.tags[SCORE_TAG]) == pytest.approx(history["val_accuracy"].max(), abs=1e-6)
 
 
 def test_the_notebook_runs_top_to_bottom_on_the_quick_run(project):

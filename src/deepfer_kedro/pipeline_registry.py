@@ -6,23 +6,25 @@ from deepfer_kedro.pipelines.augmentation import pipeline as augmentation
 from deepfer_kedro.pipelines.class_analysis import pipeline as class_analysis
 from deepfer_kedro.pipelines.data_processing import pipeline as data_processing
 from deepfer_kedro.pipelines.evaluate import pipeline as evaluate
+from deepfer_kedro.pipelines.export import pipeline as export
 from deepfer_kedro.pipelines.inference import pipeline as inference
 from deepfer_kedro.pipelines.training import pipeline as training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """``kedro run`` runs ``__default__``: raw data to a trained, evaluated, tracked model."""
+    """``kedro run`` runs ``__default__``: raw data to a trained, evaluated, exported, tracked model."""
     pipelines = {
         "data_processing": data_processing.create_pipeline(),
         "class_analysis": class_analysis.create_pipeline(),
         "augmentation": augmentation.create_pipeline(),
         "training": training.create_pipeline(),
         "evaluate": evaluate.create_pipeline(),
+        "export": export.create_pipeline(),
         "evaluate_ensemble": evaluate.create_ensemble_pipeline(),
         "inference": inference.create_pipeline(),
     }
     pipelines["__default__"] = (
         pipelines["data_processing"] + pipelines["class_analysis"] + pipelines["augmentation"]
-        + pipelines["training"] + pipelines["evaluate"]
+        + pipelines["training"] + pipelines["evaluate"] + pipelines["export"]
     )
     return pipelines

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfer_kedro.inference.faces import Box, FaceDetector, UnreadableImageError, crop_face, read_image
+from deepfer_kedro.inference.faces import Box, HaarDetector, UnreadableImageError, crop_face, read_image
 
 ASTRONAUT_FACE = Box(177, 67, 93, 93)
 
@@ -17,20 +17,20 @@ def iou(a: Box, b: Box) -> float:
 
 
 def test_detector_finds_the_astronauts_face(astronaut_rgb):
-    boxes = FaceDetector().detect(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY))
+    boxes = HaarDetector().detect(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY))
     assert len(boxes) == 1
     assert iou(boxes[0], ASTRONAUT_FACE) > 0.6
 
 
 def test_detector_scales_boxes_back_from_a_smaller_search(astronaut_rgb):
     big = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY), (1024, 1024))
-    boxes = FaceDetector(max_width=320).detect(big)
+    boxes = HaarDetector(max_width=320).detect(big)
     expected = Box(*(2 * v for v in (ASTRONAUT_FACE.x, ASTRONAUT_FACE.y, ASTRONAUT_FACE.w, ASTRONAUT_FACE.h)))
     assert max(iou(box, expected) for box in boxes) > 0.5
 
 
 def test_detector_finds_nothing_on_a_blank_image():
-    assert FaceDetector().detect(np.full((240, 320), 127, np.uint8)) == []
+    assert HaarDetector().detect(np.full((240, 320), 127, np.uint8)) == []
 
 
 def test_crop_is_48x48_and_pads_at_the_border():

@@ -79,9 +79,15 @@ def test_shipped_model_recognises_real_privatetest_faces(real_faces):
 def test_cli_uses_the_shipped_model_outside_a_project(photo, tmp_path):
     done = run(str(BIN / "deepfer"), "predict", str(photo), "-o", str(tmp_path / "rows.csv"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Using the shipped default model deepfer_default.keras" in done.stderr
+    assert "Using the shipped default model's int8 ONNX export deepfer.onnx" in done.stderr
     rows = pd.read_csv(tmp_path / "rows.csv")
     assert rows["status"].tolist() == ["ok"]
+    done = run(str(BIN / "deepfer"), "predict", str(photo), "--runtime", "keras", "--detector", "haar", "-o",
+               str(tmp_path / "keras.csv"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Using the shipped default model deepfer_default.keras" in done.stderr
+    keras_rows = pd.read_csv(tmp_path / "keras.csv")
+    assert keras_rows["emotion"].tolist() == rows["emotion"].tolist() == ["happy"]
 
 
 def test_cli_loads_a_recipe_trained_model_in_a_fresh_process(photo, recipe_model, tmp_path):

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from deepfer_kedro.inference.faces import Box
-from deepfer_kedro.inference.models import ModelNotFoundError, load_keras, load_model
+from deepfer_kedro.inference.models import ModelNotFoundError, load_keras_model, load_model
 from deepfer_kedro.inference.predict import (
     EmotionPredictor,
     FaceResult,
@@ -20,15 +20,15 @@ PROBABILITIES = [f"p_{e}" for e in EMOTIONS]
 
 @pytest.fixture(scope="module")
 def predictor(tiny_model_file):
-    return EmotionPredictor(load_keras(tiny_model_file), {"min_face_size": 32})
+    return EmotionPredictor(load_keras_model(tiny_model_file), {"min_face_size": 32})
 
 
 @pytest.fixture(scope="module")
 def real_face_collage(real_faces):
     """Three real PrivateTest faces, enlarged to 144 px, on a gray canvas at known places."""
-    from deepfer_kedro.inference.faces import FaceDetector
+    from deepfer_kedro.inference.faces import HaarDetector
 
-    detector = FaceDetector()
+    detector = HaarDetector()
     index = real_faces["index"]
     canvas = np.full((260, 700), 128, np.uint8)
     placed = []
@@ -72,13 +72,13 @@ def test_photo_rows_no_face_and_unreadable(predictor, astronaut_rgb, tmp_path):
 
 
 def test_small_faces_are_reported_not_guessed(tiny_model_file, astronaut_rgb):
-    strict = EmotionPredictor(load_keras(tiny_model_file), {"min_face_size": 200})
+    strict = EmotionPredictor(load_keras_model(tiny_model_file), {"min_face_size": 200})
     [result] = strict.predict_frame(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY))
     assert result.status == "face_too_small" and result.probabilities is None
 
 
 def test_flip_tta_averages_with_the_mirror(tiny_model_file):
-    model = load_keras(tiny_model_file)
+    model = load_keras_model(tiny_model_file)
     faces = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)
     plain = EmotionPredictor(model).classify(faces)
     both = EmotionPredictor(model, {"tta_flip": True}).classify(faces)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfer_kedro.inference.models import load_keras
+from deepfer_kedro.inference.models import load_keras_model
 from deepfer_kedro.inference.serving import save_served_model
 from deepfer_kedro.labels import EMOTIONS
 
@@ -32,7 +32,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served_model_dir(tiny_model_file, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("served") / "served_model"
-    save_served_model(load_keras(tiny_model_file), {}, path)
+    save_served_model(load_keras_model(tiny_model_file), {}, path)
     return path
 
 

@@ -16,13 +16,12 @@ import numpy as np
 # Registers the project's layers (RandomAffine) with Keras, so that a recipe-trained model loads
 # whatever was imported before this module.
 import deepfer_kedro.models as _project_layers  # noqa: F401
+from deepfer_kedro.core.errors import NotAModelError
 from deepfer_kedro.labels import IMAGE_SIZE, NUM_CLASSES
 
+__all__ = ["NotAModelError", "load_keras_model"]
+
 WEIGHTS_MEMBER = "model.weights.h5"
-
-
-class NotAModelError(ValueError):
-    """A file that is not a Keras model this project can use."""
 
 
 def load_keras_model(path: str | Path) -> keras.Model:

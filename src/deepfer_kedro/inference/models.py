@@ -1,16 +1,16 @@
-"""Where the inference model comes from: a ``.keras`` file, an MLflow URI, the catalog's latest
-``trained_model``, or, when there is none, the model that ships with DeepFER. Every path loads
-in safe mode and says which model it uses."""
+"""Where the inference model comes from: a ``.keras`` or ``.onnx`` file, an MLflow URI, the catalog's
+latest ``trained_model``, or, when there is none, the model that ships with DeepFER; and which runtime
+runs it: ONNX Runtime (the default, the fast CPU path) or Keras. Every path loads in safe mode and
+says which model it uses."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-import keras
+from typing import Any
 
 from deepfer_kedro import default_model
-from deepfer_kedro.core.saving import NotAModelError, load_keras_model
+from deepfer_kedro.core.errors import NotAModelError
 
 logger = logging.getLogger(__name__)
 
@@ -20,23 +20,55 @@ HOW_TO_GET_A_MODEL = (
     "or runs:/<run id>/served_model, or leave --model out to use the shipped default model."
 )
 TRAINED_MODELS = Path("data/06_models/trained_model.keras")
+RUNTIMES = ("onnx", "keras")
 
 
 class ModelNotFoundError(FileNotFoundError):
     """No model where one was asked for."""
 
 
-def load_keras(path: str | Path) -> keras.Model:
-    return load_keras_model(path)
+def load_keras_model(path: str | Path) -> Any:
+    from deepfer_kedro.core.saving import load_keras_model as load
+
+    return load(path)
 
 
-def load_default_model() -> keras.Model:
-    """The model shipped inside the package (see ``deepfer_kedro/default_model/card.md``)."""
-    if not default_model.MODEL_FILE.is_file():
-        raise ModelNotFoundError(f"The shipped default model {default_model.MODEL_FILE} is missing from this "
+def load_default_model(runtime: str = "keras") -> Any:
+    """The model shipped inside the package (see ``deepfer_kedro/default_model/card.md``); with the
+    ``onnx`` runtime its int8 export (``default_model/fast/card.json``)."""
+    wanted = default_model.ONNX_FILE if runtime == "onnx" else default_model.MODEL_FILE
+    if not wanted.is_file():
+        raise ModelNotFoundError(f"The shipped default model {wanted} is missing from this "
                                  f"installation. {HOW_TO_GET_A_MODEL}")
-    logger.info("Using %s", default_model.describe())
-    return load_keras_model(default_model.MODEL_FILE)
+    logger.info("Using %s", default_model.describe(runtime))
+    if runtime == "onnx":
+        from deepfer_kedro.core.export import OnnxEmotionModel
+
+        return OnnxEmotionModel(wanted)
+    model = load_keras_model(wanted)
+    model.shipped_onnx_file = str(default_model.ONNX_FILE)  # for_runtime uses the shipped int8 export
+    return model
+
+
+def for_runtime(model: Any, runtime: str) -> Any:
+    """``model`` made ready for ``runtime``: a Keras model is converted for ONNX Runtime (float32, a
+    few seconds; `deepfer export` makes the faster int8 file); an ONNX model cannot go back to Keras."""
+    from deepfer_kedro.core.export import OnnxEmotionModel
+
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+    if isinstance(model, OnnxEmotionModel):
+        if runtime == "keras":
+            raise NotAModelError(f"{model.name} is an ONNX model; the keras runtime needs a .keras model")
+        return model
+    if runtime == "onnx" and Path(getattr(model, "shipped_onnx_file", "") or "/nonexistent").is_file():
+        logger.info("Using the shipped model's int8 ONNX export %s", model.shipped_onnx_file)
+        return OnnxEmotionModel(model.shipped_onnx_file)
+    if runtime == "onnx":
+        logger.info("Converting the Keras model to ONNX for the onnx runtime (use --runtime keras to skip this, or "
+                    "`deepfer export` once for an int8 file that is about 4 times faster)")
+        return OnnxEmotionModel.from_keras(model)
+    return model
 
 
 def has_trained_model(project: Path) -> bool:
@@ -45,7 +77,7 @@ def has_trained_model(project: Path) -> bool:
     return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
 
 
-def load_from_catalog(project: Path) -> keras.Model:
+def load_from_catalog(project: Path) -> Any:
     """The latest ``trained_model`` version of the Kedro project at ``project``."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -63,28 +95,34 @@ def load_from_catalog(project: Path) -> keras.Model:
     return model
 
 
-def load_model(spec: str | None, project: Path | None = None) -> keras.Model:
-    """``spec``: a ``.keras`` path, an MLflow URI, ``default`` (the shipped model), or None: the
-    catalog's latest trained model when the current folder is a project that has one, otherwise
-    the shipped model."""
+def load_model(spec: str | None, project: Path | None = None, runtime: str = "keras") -> Any:
+    """``spec``: a ``.keras`` or ``.onnx`` path, an MLflow URI, ``default`` (the shipped model), or
+    None: the catalog's latest trained model when the current folder is a project that has one,
+    otherwise the shipped model. ``runtime``: ``onnx`` (ONNX Runtime) or ``keras``."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
     if spec is None:
         project = project or Path.cwd()
         if (project / "pyproject.toml").exists() and has_trained_model(project):
-            return load_from_catalog(project)
-        return load_default_model()
+            return for_runtime(load_from_catalog(project), runtime)
+        return load_default_model(runtime)
     if spec == "default":
-        return load_default_model()
+        return load_default_model(runtime)
     if "://" in spec or spec.startswith(("runs:/", "models:/")):
-        return load_from_mlflow(spec)
+        return for_runtime(load_from_mlflow(spec), runtime)
     if Path(spec).is_dir():
-        return load_from_mlflow(Path(spec).resolve().as_uri())
+        return for_runtime(load_from_mlflow(Path(spec).resolve().as_uri()), runtime)
     if not Path(spec).is_file():
         raise ModelNotFoundError(f"{spec}: no such model file. {HOW_TO_GET_A_MODEL}")
     logger.info("Using the model file %s", spec)
-    return load_keras_model(spec)
+    if Path(spec).suffix.lower() == ".onnx":
+        from deepfer_kedro.core.export import OnnxEmotionModel
+
+        return for_runtime(OnnxEmotionModel(spec), runtime)
+    return for_runtime(load_keras_model(spec), runtime)
 
 
-def load_from_mlflow(uri: str) -> keras.Model:
+def load_from_mlflow(uri: str) -> Any:
     """A ``.keras`` artifact, or the Keras model inside a served model, fetched from MLflow."""
     import mlflow
 
@@ -92,13 +130,17 @@ def load_from_mlflow(uri: str) -> keras.Model:
         local = Path(mlflow.artifacts.download_artifacts(uri))
     except Exception as err:  # MLflow raises several kinds for a bad URI or run
         raise ModelNotFoundError(f"{uri}: cannot be fetched from MLflow ({err}). {HOW_TO_GET_A_MODEL}") from err
-    if local.is_dir():  # a served-model folder: only its .keras artifact is read, never its code or pickles
-        from deepfer_kedro.inference.serving import NotOurServedModelError, read_served_keras
+    if local.is_dir():  # a served-model folder: only its model artifact is read, never its code or pickles
+        from deepfer_kedro.inference.serving import NotOurServedModelError, load_served_artifact
 
         try:
-            model = load_keras_model(read_served_keras(local))
+            model = load_served_artifact(local)
         except NotOurServedModelError as err:
             raise NotAModelError(str(err)) from err
+    elif local.suffix.lower() == ".onnx":
+        from deepfer_kedro.core.export import OnnxEmotionModel
+
+        model = OnnxEmotionModel(local, name=uri)
     else:
         model = load_keras_model(local)
     logger.info("Using the model %s", uri)

@@ -14,9 +14,9 @@ import numpy as np
 from deepfer_kedro.inference.faces import (
     MAX_IMAGE_PIXELS,
     Box,
-    FaceDetector,
     UnreadableImageError,
     crop_face,
+    make_detector,
     read_image,
 )
 from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS, ROW_COLUMNS, Status
@@ -45,7 +45,8 @@ class EmotionPredictor:
     """Detects faces, classifies those large enough, and reports the rest.
 
     ``settings``: ``min_face_size`` (pixels; smaller faces are reported, not guessed),
-    ``margin``, ``tta_flip``, ``detector`` (arguments of ``FaceDetector``), ``detect_faces``
+    ``margin``, ``tta_flip``, ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their
+    options), ``detect_faces``
     (False: every image is already one face crop, as FER2013's own images are) and
     ``max_image_pixels`` (larger images are refused before decoding)."""
 
@@ -53,7 +54,7 @@ class EmotionPredictor:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.detector = FaceDetector(**self.settings.get("detector", {}))
+        self.detector = make_detector(self.settings.get("detector"))
         self.min_face_size = int(self.settings.get("min_face_size", 32))
         self.margin = float(self.settings.get("margin", 0.1))
         self.tta_flip = bool(self.settings.get("tta_flip", False))

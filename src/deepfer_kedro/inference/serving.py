@@ -1,8 +1,9 @@
 """The trained model plus its face detection as an MLflow pyfunc model, for `mlflow models serve`.
 
-Saved as "models from code" (``served_model_code.py``) with the Keras model as an ``.keras``
-artifact and the inference settings as the model config: nothing is pickled, and DeepFER itself
-loads only the ``.keras`` artifact, in safe mode (``read_served_keras``), never the folder's code.
+Saved as "models from code" (``served_model_code.py``) with the model as an artifact (an ``.onnx``
+file, run by ONNX Runtime: the fast path; or a ``.keras`` file) and the inference settings as the
+model config: nothing is pickled, and DeepFER itself loads only the artifact, in safe mode
+(``load_served_artifact``), never the folder's code.
 
 Input: a frame with an ``image`` column of base64-encoded image files (JPEG, PNG, ...), and an
 optional ``name`` column. Output: one row per face (or per image without a face, or per image that
@@ -32,6 +33,7 @@ from deepfer_kedro.labels import ROW_COLUMNS
 
 CODE_FILE = Path(__file__).with_name("served_model_code.py")
 KERAS_ARTIFACT = "keras_model"
+ONNX_ARTIFACT = "onnx_model"
 MAX_IMAGE_BYTES = 10 * 2**20  # per image, base64-decoded; larger ones get an "unreadable" row
 
 
@@ -50,15 +52,14 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
         self._lock = threading.Lock()
 
     def load_context(self, context) -> None:
-        from deepfer_kedro.core.saving import load_keras_model
+        self.use(_load_artifact(context.artifacts), context.model_config or {})
 
-        self.use(load_keras_model(context.artifacts[KERAS_ARTIFACT]), context.model_config or {})
-
-    def use(self, keras_model: Any, settings: dict[str, Any]) -> EmotionModel:
-        """Classify with ``keras_model`` and the inference ``settings`` (also ``deepfer serve``'s way in)."""
+    def use(self, model: Any, settings: dict[str, Any]) -> EmotionModel:
+        """Classify with ``model`` (Keras or ONNX) and the inference ``settings`` (also ``deepfer serve``'s
+        way in)."""
         settings = dict(settings)
         self.max_image_bytes = int(settings.pop("max_image_bytes", MAX_IMAGE_BYTES))
-        self._predictor = EmotionPredictor(keras_model, settings)
+        self._predictor = EmotionPredictor(model, settings)
         return self
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -93,60 +94,79 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
             raise UnreadableImageError(f"{name}: not valid base64 ({err})") from err
 
 
+def _load_artifact(artifacts: dict[str, str]) -> Any:
+    if ONNX_ARTIFACT in artifacts:
+        from deepfer_kedro.core.export import OnnxEmotionModel
+
+        return OnnxEmotionModel(artifacts[ONNX_ARTIFACT])
+    from deepfer_kedro.core.saving import load_keras_model
+
+    return load_keras_model(artifacts[KERAS_ARTIFACT])
+
+
+def _write_artifact(model: Any, folder: Path) -> dict[str, str]:
+    """The model as a file in ``folder``: ``.onnx`` for an ONNX model, ``.keras`` otherwise."""
+    from deepfer_kedro.core.export import OnnxEmotionModel
+
+    if isinstance(model, OnnxEmotionModel):
+        model.save(folder / "model.onnx")
+        return {ONNX_ARTIFACT: str(folder / "model.onnx")}
+    model.save(folder / "model.keras")
+    return {KERAS_ARTIFACT: str(folder / "model.keras")}
+
+
 @dataclass(frozen=True)
 class ServedModel:
-    """What a served model is made of: the Keras model and the inference settings."""
+    """What a served model is made of: the model (ONNX or Keras), the inference settings, and the
+    PublicTest top-1 it was selected on (the registry's champion is the best of these)."""
 
     model: Any
     settings: dict[str, Any]
+    publictest_accuracy: float | None = None
 
 
-def package_served_model(trained_model: Any, inference: dict[str, Any]) -> ServedModel:
-    """The training pipeline's last step: the trained model with the inference settings, for
-    ``MlflowServedModelDataset`` to log to the run."""
-    return ServedModel(trained_model, _settings(inference))
-
-
-def save_served_model(trained_model: Any, inference: dict[str, Any], path: str | Path) -> Path:
+def save_served_model(model: Any, inference: dict[str, Any], path: str | Path) -> Path:
     """Writes the MLflow model folder at ``path``."""
-    settings = _settings(inference)
     with tempfile.TemporaryDirectory() as tmp:
-        keras_path = Path(tmp) / "model.keras"
-        trained_model.save(keras_path)
-        mlflow.pyfunc.save_model(str(path), python_model=str(CODE_FILE), artifacts={KERAS_ARTIFACT: str(keras_path)},
-                                 model_config=settings)
+        mlflow.pyfunc.save_model(str(path), python_model=str(CODE_FILE), artifacts=_write_artifact(model, Path(tmp)),
+                                 model_config=served_settings(inference))
     return Path(path)
 
 
-def log_served_model(trained_model: Any, inference: dict[str, Any], name: str = "served_model") -> None:
-    """Logs the same folder to the active MLflow run under ``name``."""
+def log_served_model(model: Any, inference: dict[str, Any], name: str = "served_model",
+                     registered_model_name: str | None = None) -> Any:
+    """Logs the same folder to the active MLflow run under ``name`` (and registers it as a new version
+    of ``registered_model_name`` when given); returns MLflow's ``ModelInfo``."""
     with tempfile.TemporaryDirectory() as tmp:
-        keras_path = Path(tmp) / "model.keras"
-        trained_model.save(keras_path)
-        mlflow.pyfunc.log_model(name=name, python_model=str(CODE_FILE), artifacts={KERAS_ARTIFACT: str(keras_path)},
-                                model_config=_settings(inference))
+        return mlflow.pyfunc.log_model(name=name, python_model=str(CODE_FILE),
+                                       artifacts=_write_artifact(model, Path(tmp)),
+                                       model_config=served_settings(inference),
+                                       registered_model_name=registered_model_name)
 
 
-def _settings(inference: dict[str, Any]) -> dict[str, Any]:
+def served_settings(inference: dict[str, Any]) -> dict[str, Any]:
+    """The inference settings the served model keeps (not the pipeline's own, like ``annotate``)."""
     keep = ("min_face_size", "margin", "tta_flip", "detector", "detect_faces", "max_image_pixels", "max_image_bytes")
     settings = {k: v for k, v in (inference or {}).items() if k in keep}
     settings.setdefault("max_image_pixels", MAX_IMAGE_PIXELS)
     return settings
 
 
-def read_served_keras(folder: Path) -> Path:
-    """The ``.keras`` artifact inside a DeepFER served-model folder, found from its MLmodel file
+def load_served_artifact(folder: Path) -> Any:
+    """The model (ONNX or Keras) inside a DeepFER served-model folder, found from its MLmodel file
     (YAML, read safely) without running or unpickling anything in the folder."""
     mlmodel = folder / "MLmodel"
     if not mlmodel.is_file():
         raise NotOurServedModelError(f"{folder}: not an MLflow model folder (no MLmodel file)")
     flavor = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {})
-    artifact = ((flavor.get("artifacts") or {}).get(KERAS_ARTIFACT) or {}).get("path")
-    if not artifact or Path(flavor.get("model_code_path") or "").name != CODE_FILE.name:
+    artifacts = flavor.get("artifacts") or {}
+    key = next((k for k in (ONNX_ARTIFACT, KERAS_ARTIFACT) if (artifacts.get(k) or {}).get("path")), None)
+    if key is None or Path(flavor.get("model_code_path") or "").name != CODE_FILE.name:
         raise NotOurServedModelError(
-            f"{folder}: not a DeepFER served model (no {KERAS_ARTIFACT!r} artifact from {CODE_FILE.name}). "
-            "DeepFER does not unpickle or run code from other MLflow models; give it a .keras file instead.")
-    path = (folder / artifact).resolve()
+            f"{folder}: not a DeepFER served model (no {ONNX_ARTIFACT!r} or {KERAS_ARTIFACT!r} artifact from "
+            f"{CODE_FILE.name}). DeepFER does not unpickle or run code from other MLflow models; give it a .keras "
+            "or .onnx file instead.")
+    path = (folder / artifacts[key]["path"]).resolve()
     if folder.resolve() not in path.parents:
-        raise NotOurServedModelError(f"{folder}: its MLmodel points outside the folder ({artifact})")
-    return path
+        raise NotOurServedModelError(f"{folder}: its MLmodel points outside the folder ({artifacts[key]['path']})")
+    return _load_artifact({key: str(path)})

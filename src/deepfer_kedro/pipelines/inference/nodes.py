@@ -12,6 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from deepfer_kedro.inference.faces import UnreadableImageError, read_image
+from deepfer_kedro.inference.models import for_runtime
 from deepfer_kedro.inference.predict import EmotionPredictor, annotate, result_rows, unreadable_row
 from deepfer_kedro.labels import ROW_COLUMNS
 
@@ -21,8 +22,9 @@ logger = logging.getLogger(__name__)
 def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[], Image.Image]],
                    inference: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Image.Image]]:
     """One row per face (or per image without one, or per unreadable file), and the images
-    annotated with box, emotion and confidence when ``inference['annotate']``."""
-    predictor = EmotionPredictor(inference_model, inference)
+    annotated with box, emotion and confidence when ``inference['annotate']``. The model runs on
+    ``inference['runtime']`` (onnx or keras)."""
+    predictor = EmotionPredictor(for_runtime(inference_model, inference.get("runtime", "onnx")), inference)
     rows, annotated = [], {}
     for name in sorted(inference_images):
         try:

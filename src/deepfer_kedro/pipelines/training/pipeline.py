@@ -1,7 +1,5 @@
 from kedro.pipeline import Node, Pipeline
 
-from deepfer_kedro.inference.serving import package_served_model
-
 from .nodes import history_metrics, plot_training_curves, train_model
 
 
@@ -15,6 +13,4 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="log_training_metrics"),
         Node(plot_training_curves, "training_history", "training_curves_plot",
              name="plot_training_curves"),
-        Node(package_served_model, ["trained_model", "params:inference"], "served_model",
-             name="package_served_model"),
     ])

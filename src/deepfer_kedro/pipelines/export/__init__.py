@@ -1,0 +1,1 @@
+"""The export pipeline: `nodes.py` (plain functions) and `pipeline.py` (wiring)."""

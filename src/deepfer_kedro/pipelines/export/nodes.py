@@ -1,0 +1,40 @@
+"""The trained model as an ONNX file for the fast CPU path, and as the served MLflow model."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepfer_kedro.core.export import OnnxEmotionModel, export_model
+from deepfer_kedro.inference.serving import ServedModel, served_settings
+
+
+def export_fast_model(trained_model: Any, face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
+                      export: dict[str, Any], seed: int) -> tuple[OnnxEmotionModel, dict[str, Any]]:
+    """The model as ONNX (``export.precision``: int8, calibrated on ``export.calibration_faces``
+    training faces, or float32) and its card, measured on the exported file over all of PrivateTest."""
+    split = image_index["split"].to_numpy()
+    train = np.flatnonzero(split == "train")
+    calibration = np.random.default_rng(seed).choice(train, min(int(export["calibration_faces"]), train.size),
+                                                     replace=False)
+    test = split == "test"
+    pixels = face_pixels["pixels"]
+    with tempfile.TemporaryDirectory() as tmp:
+        card = export_model(trained_model, tmp, pixels[calibration], pixels[test],
+                            image_index.loc[test, "label"].to_numpy(), export["precision"])
+        return OnnxEmotionModel(Path(tmp) / card["model_file"], name="exported_model"), card
+
+
+def package_served_model(trained_model: Any, exported_model: OnnxEmotionModel, training_history: pd.DataFrame,
+                         inference: dict[str, Any], training: dict[str, Any]) -> ServedModel:
+    """The model that ``inference.runtime`` runs (the ONNX export, or the Keras model) with the
+    inference settings, and the PublicTest score it was selected on (for the registry's champion)."""
+    monitor = training["checkpoint"]["monitor"]
+    best = training_history[monitor].max() if training["checkpoint"]["mode"] == "max" else None
+    model = exported_model if inference.get("runtime", "onnx") == "onnx" else trained_model
+    return ServedModel(model, served_settings(inference),
+                       publictest_accuracy=float(best) if best is not None and monitor == "val_accuracy" else None)

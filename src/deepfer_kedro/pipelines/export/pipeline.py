@@ -1,0 +1,13 @@
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import export_fast_model, package_served_model
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline([
+        Node(export_fast_model, ["trained_model", "face_pixels", "image_index", "params:export", "params:seed"],
+             ["exported_model", "export_card"], name="export_fast_model"),
+        Node(package_served_model,
+             ["trained_model", "exported_model", "training_history", "params:inference", "params:training"],
+             "served_model", name="package_served_model"),
+    ])

@@ -1,0 +1,80 @@
+"""The MLflow Model Registry on the embedded store: each logged model is a version of ``deepfer``,
+and ``champion`` follows the best PublicTest score; ``models:/deepfer@champion`` loads and serves."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from deepfer_kedro.core.export import OnnxEmotionModel
+from deepfer_kedro.datasets.served_model import MlflowServedModelDataset
+from deepfer_kedro.inference.models import load_keras_model, load_model
+from deepfer_kedro.inference.registry import CHAMPION, SCORE_TAG
+from deepfer_kedro.inference.serving import ServedModel
+from tests.inference.test_serving import _image_b64, free_port, post
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, tiny_model_file):
+    """An embedded SQLite store where three training runs registered their models, with PublicTest
+    scores 0.50, 0.40 and 0.60, in that order; the champion after each run is recorded."""
+    folder = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("registry-test")
+    onnx = OnnxEmotionModel.from_keras(load_keras_model(tiny_model_file))
+    dataset = MlflowServedModelDataset(name="served_model", registered_model_name="deepfer")
+    champions = []
+    for score in (0.50, 0.40, 0.60):
+        with mlflow.start_run():
+            dataset.save(ServedModel(onnx, {}, publictest_accuracy=score))
+        champions.append(str(MlflowClient().get_model_version_by_alias("deepfer", CHAMPION).version))
+    yield uri, champions
+    mlflow.set_tracking_uri(None)
+
+
+def test_champion_moves_only_to_a_better_publictest_score(store):
+    uri, champions = store
+    assert champions == ["1", "1", "3"]
+    client = MlflowClient(uri)
+    scores = {str(v.version): v.tags[SCORE_TAG] for v in client.search_model_versions("name='deepfer'")}
+    assert scores == {"1": "0.500000", "2": "0.400000", "3": "0.600000"}
+
+
+def test_deepfer_loads_the_champion(store):
+    model = load_model("models:/deepfer@champion", runtime="onnx")
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 1), dtype=np.uint8)
+    assert isinstance(model, OnnxEmotionModel) and model.predict_on_batch(faces).shape == (3, 7)
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_serves_the_champion(store, astronaut_rgb):
+    uri, _ = store
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/deepfer@champion",
+                               "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()[-3000:]
+                assert time.monotonic() < deadline, "the server did not start in 120 s"
+                time.sleep(1)
+        status, text = post(port, {"dataframe_split": {"columns": ["image"], "data": [[_image_b64(astronaut_rgb)]]}})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert status == 200 and '"status": "ok"' in text
