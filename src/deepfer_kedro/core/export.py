@@ -118,6 +118,16 @@ class OnnxEmotionModel:
                 f"{NUM_CLASSES} probabilities (make one with `deepfer export`)")
         self.input_name = inputs[0].name
 
+    @property
+    def metadata(self) -> dict[str, str]:
+        """What ``export_model`` wrote into the file: ``deepfer.labels``, ``deepfer.publictest_top1``."""
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    @property
+    def publictest_accuracy(self) -> float | None:
+        value = self.metadata.get("deepfer.publictest_top1")
+        return float(value) if value else None
+
     @classmethod
     def from_keras(cls, model: Any) -> OnnxEmotionModel:
         """A float32 conversion of a Keras model (a few seconds; ``deepfer export`` makes the int8 one)."""
@@ -164,11 +174,23 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def write_metadata(path: Path, values: dict[str, str]) -> None:
+    """Stores ``values`` in the ONNX file's metadata, read back by ``OnnxEmotionModel.metadata``."""
+    import onnx
+
+    graph = onnx.load(str(path))
+    for key, value in values.items():
+        graph.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    onnx.save(graph, str(path))
+
+
 def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray, test_faces: np.ndarray,
-                 test_labels: np.ndarray, precision: str = "int8", source: dict[str, Any] | None = None) -> dict:
+                 test_labels: np.ndarray, precision: str = "int8", source: dict[str, Any] | None = None,
+                 val_faces: np.ndarray | None = None, val_labels: np.ndarray | None = None) -> dict:
     """Writes ``out_dir/deepfer.onnx`` (``precision``: int8 or float32) and ``out_dir/card.json``, the
     card's numbers measured on the written file itself: PrivateTest top-1, macro-F1 and recall, and
-    how closely it follows the Keras model on the same faces. Returns the card."""
+    how closely it follows the Keras model on the same faces. With ``val_faces`` its PublicTest top-1
+    too, also stored in the file (the registry's champion is chosen on it). Returns the card."""
     if precision not in ("int8", "float32"):
         raise ValueError(f"precision must be int8 or float32, not {precision!r}")
     out_dir = Path(out_dir)
@@ -180,6 +202,12 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
             quantize_int8(float_path, target, calibration_faces)
         else:
             target.write_bytes(float_path.read_bytes())
+    metadata = {"deepfer.labels": ",".join(EMOTIONS), "deepfer.precision": precision}
+    publictest = None
+    if val_faces is not None and len(val_faces):
+        publictest = scores(predict_all(OnnxEmotionModel(target), val_faces), val_labels)
+        metadata["deepfer.publictest_top1"] = f"{publictest['top1']:.4f}"
+    write_metadata(target, metadata)
     exported = OnnxEmotionModel(target)
     reference = predict_all(model, test_faces)
     probabilities = predict_all(exported, test_faces)
@@ -193,6 +221,7 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
         "output": "7 probabilities in the order of labels",
         "source_model": source or {},
         "calibration": (f"{len(calibration_faces)} FER2013 training faces" if precision == "int8" else None),
+        "publictest": None if publictest is None else {"faces": int(len(val_faces)), "exported": publictest},
         "privatetest": {"faces": int(len(test_faces)), "exported": scores(probabilities, test_labels),
                         "keras": scores(reference, test_labels), "agreement_with_keras": agreement},
     }

@@ -266,8 +266,9 @@ def export(args: argparse.Namespace) -> int:
 
         source |= {"file": default_model.MODEL_FILE.name, "sha256": sha256(default_model.MODEL_FILE)}
     source["data_sha256"] = faces["source_sha256"]
-    card = export_model(model, args.out, faces["pixels"][chosen], faces["pixels"][test],
-                        index.loc[test, "label"].to_numpy(), args.precision, source)
+    val, labels = split == "val", index["label"].to_numpy()
+    card = export_model(model, args.out, faces["pixels"][chosen], faces["pixels"][test], labels[test], args.precision,
+                        source, val_faces=faces["pixels"][val], val_labels=labels[val])
     card["command"] = (f"deepfer export --model {args.model or 'default'} --out {args.out} "
                        f"--precision {args.precision} --data {args.data} --calibration-faces {args.calibration_faces}")
     (Path(args.out) / "card.json").write_text(json.dumps(card, indent=2) + "\n")

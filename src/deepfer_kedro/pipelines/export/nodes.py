@@ -16,25 +16,23 @@ from deepfer_kedro.inference.serving import ServedModel, served_settings
 def export_fast_model(trained_model: Any, face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
                       export: dict[str, Any], seed: int) -> tuple[OnnxEmotionModel, dict[str, Any]]:
     """The model as ONNX (``export.precision``: int8, calibrated on ``export.calibration_faces``
-    training faces, or float32) and its card, measured on the exported file over all of PrivateTest."""
+    training faces, or float32) and its card, measured on the exported file over all of PublicTest
+    (stored in the file: the registry's champion is chosen on it) and PrivateTest."""
     split = image_index["split"].to_numpy()
     train = np.flatnonzero(split == "train")
     calibration = np.random.default_rng(seed).choice(train, min(int(export["calibration_faces"]), train.size),
                                                      replace=False)
-    test = split == "test"
-    pixels = face_pixels["pixels"]
+    test, val = split == "test", split == "val"
+    pixels, labels = face_pixels["pixels"], image_index["label"].to_numpy()
     with tempfile.TemporaryDirectory() as tmp:
-        card = export_model(trained_model, tmp, pixels[calibration], pixels[test],
-                            image_index.loc[test, "label"].to_numpy(), export["precision"])
+        card = export_model(trained_model, tmp, pixels[calibration], pixels[test], labels[test], export["precision"],
+                            val_faces=pixels[val], val_labels=labels[val])
         return OnnxEmotionModel(Path(tmp) / card["model_file"], name="exported_model"), card
 
 
-def package_served_model(trained_model: Any, exported_model: OnnxEmotionModel, training_history: pd.DataFrame,
-                         inference: dict[str, Any], training: dict[str, Any]) -> ServedModel:
+def package_served_model(trained_model: Any, exported_model: OnnxEmotionModel,
+                          inference: dict[str, Any]) -> ServedModel:
     """The model that ``inference.runtime`` runs (the ONNX export, or the Keras model) with the
-    inference settings, and the PublicTest score it was selected on (for the registry's champion)."""
-    monitor = training["checkpoint"]["monitor"]
-    best = training_history[monitor].max() if training["checkpoint"]["mode"] == "max" else None
+    inference settings, and the export's PublicTest top-1 (the registry's champion is chosen on it)."""
     model = exported_model if inference.get("runtime", "onnx") == "onnx" else trained_model
-    return ServedModel(model, served_settings(inference),
-                       publictest_accuracy=float(best) if best is not None and monitor == "val_accuracy" else None)
+    return ServedModel(model, served_settings(inference), publictest_accuracy=exported_model.publictest_accuracy)

@@ -8,6 +8,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(export_fast_model, ["trained_model", "face_pixels", "image_index", "params:export", "params:seed"],
              ["exported_model", "export_card"], name="export_fast_model"),
         Node(package_served_model,
-             ["trained_model", "exported_model", "training_history", "params:inference", "params:training"],
+             ["trained_model", "exported_model", "params:inference"],
              "served_model", name="package_served_model"),
     ])
