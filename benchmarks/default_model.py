@@ -26,11 +26,11 @@ from _report import machine, table, write_section  # noqa: E402
 
 from deepfer_kedro.core.config import PROJECT_ROOT, load_parameters  # noqa: E402
 from deepfer_kedro.core.data import build_image_index  # noqa: E402
+from deepfer_kedro.core.evaluation import average_probabilities, scores  # noqa: E402
 from deepfer_kedro.core.saving import inference_copy, load_keras_model, save_half_precision  # noqa: E402
 from deepfer_kedro.default_model import CARD_JSON, CARD_MD, MODEL_FILE  # noqa: E402
 from deepfer_kedro.fer2013 import load_faces  # noqa: E402
 from deepfer_kedro.labels import EMOTIONS  # noqa: E402
-from deepfer_kedro.pipelines.evaluate.nodes import compute_evaluation_metrics, predict_emotions  # noqa: E402
 
 
 def sha256(path: Path) -> str:
@@ -76,17 +76,15 @@ def main() -> None:
 
     faces = load_faces(Path(args.data))
     index = build_image_index(faces, 0.1, 0)
-    pixels = {"pixels": faces["pixels"]}
     tta = params["evaluation"]["tta"]
     results = {}
     for split in ("val", "test"):
+        rows = index["split"].to_numpy() == split
         for name, views in (("no TTA", {"flip": False, "shift_pixels": 0}), ("TTA", tta)):
-            evaluation = {**params["evaluation"], "split": split, "tta": views, "max_images_per_class": None}
-            metrics = compute_evaluation_metrics(predict_emotions(model, pixels, index, evaluation))
-            results[f"{split} {name}"] = {
-                "images": metrics["images"], "top1": round(metrics["accuracy"], 4),
-                "macro_f1": round(metrics["macro_f1"], 4),
-                "recall": {e: round(metrics["per_class"][e]["recall"], 4) for e in EMOTIONS}}
+            probabilities = average_probabilities([model], faces["pixels"][rows][..., None], bool(views.get("flip")),
+                                                  int(views.get("shift_pixels", 0)))
+            results[f"{split} {name}"] = {"images": int(rows.sum()),
+                                          **scores(probabilities, index["label"].to_numpy()[rows])}
             print(f"{split} {name}: {results[f'{split} {name}']}", flush=True)
 
     test_faces = faces["pixels"][index["split"].to_numpy() == "test"][..., None]

@@ -1,6 +1,7 @@
-"""The served model under load on this machine: `mlflow models serve` of the shipped model on
-127.0.0.1, real photos posted one at a time (the baseline) and then 50 at once; latency
-percentiles, errors and the server's peak memory. Usage: python benchmarks/serving_load.py"""
+"""The served model under load on this machine: `mlflow models serve` of the shipped model (its int8
+ONNX export, the default, and the Keras model) and `deepfer serve` on 127.0.0.1, real photos posted
+one at a time (the baseline) and then 50 at once; latency percentiles, errors and the server's peak
+memory. Usage: python benchmarks/serving_load.py"""
 
 import base64
 import io
@@ -26,6 +27,7 @@ from _report import table, write_section  # noqa: E402
 
 from deepfer_kedro.inference.models import load_default_model  # noqa: E402
 from deepfer_kedro.inference.serving import save_served_model  # noqa: E402
+from deepfer_kedro.inference.settings import inference_settings  # noqa: E402
 
 CONCURRENT = 50
 
@@ -107,17 +109,22 @@ def main() -> None:
     payloads = [body(photo, f"photo{i}.jpg") for i, photo in enumerate(photos)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        served = save_served_model(load_default_model(), {}, Path(tmp) / "served")
+        settings = inference_settings()
+        exported = save_served_model(load_default_model("onnx"), settings, Path(tmp) / "onnx")
+        keras = save_served_model(load_default_model("keras"), settings, Path(tmp) / "keras")
+        serve = [sys.executable, "-m", "mlflow", "models", "serve", "--env-manager", "local", "--host", "127.0.0.1"]
         for name, command in (
-                ("mlflow models serve", [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(served),
-                                         "--env-manager", "local", "--host", "127.0.0.1", "-p"]),
-                ("deepfer serve", [str(Path(sys.executable).parent / "deepfer"), "serve", "--model", "default"])):
+                ("mlflow models serve, Keras model", [*serve, "-m", str(keras), "-p"]),
+                ("mlflow models serve, int8 ONNX export (default)", [*serve, "-m", str(exported), "-p"]),
+                ("deepfer serve (int8 ONNX)", [str(Path(sys.executable).parent / "deepfer"), "serve", "--model",
+                                               "default"])):
             port = free_port()
             full = [*command, str(port)] if command[-1] == "-p" else [*command, "--port", str(port)]
             sequential, concurrent, wall, rss = measure(full, port, payloads)
             rows += [row(name, "20 one at a time (baseline)", sequential, sum(t for t, _ in sequential), rss),
                      row(name, f"{CONCURRENT} at once", concurrent, wall, rss)]
-    body_text = (table(rows, list(rows[0])) + "\n\nThe shipped model on 127.0.0.1, one server process each; every "
+    body_text = (table(rows, list(rows[0])) + "\n\nThe shipped model on 127.0.0.1 with conf/base's inference settings "
+                 "(BlazeFace), one server process each; every "
                  "request is one real photo (scikit-image's astronaut, its mirror, and a cat without a face), "
                  "512x512 JPEG; 'answered' counts 200s with a row. Peak memory is the server's VmHWM with its "
                  "workers.\n")

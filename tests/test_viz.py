@@ -9,7 +9,7 @@ import sys
 from tests.conftest import PROJECT_ROOT
 
 PIPELINES = {"data_processing", "class_analysis", "augmentation", "training", "evaluate",
-             "evaluate_ensemble", "inference", "__default__"}
+             "evaluate_ensemble", "export", "inference", "__default__"}
 
 
 def test_kedro_viz_build_lists_pipelines_nodes_and_layers(tmp_path):
@@ -24,7 +24,8 @@ def test_kedro_viz_build_lists_pipelines_nodes_and_layers(tmp_path):
     assert {p["id"] for p in graph["pipelines"]} == PIPELINES
     tasks = {n["name"] for n in graph["nodes"] if n["type"] == "task"}
     assert {"build_image_index", "build_quality_report", "compute_class_weights", "plot_augmentation_preview",
-            "train_model", "predict_emotions", "plot_confusion_matrix"} <= tasks
+            "train_model", "predict_emotions", "plot_confusion_matrix", "export_fast_model",
+            "package_served_model"} <= tasks
     data = {n["name"]: n.get("layer") for n in graph["nodes"] if n["type"] == "data"}
     assert data["fer2013_faces"] == "raw" and data["trained_model"] == "models"
     assert data["confusion_matrix_plot"] == "reporting"

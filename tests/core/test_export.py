@@ -97,3 +97,22 @@ def test_runtime_selection(tiny_model_file, tmp_path):
     with pytest.raises(ValueError, match="runtime must be one of"):
         load_model("default", runtime="tensorrt")
     assert for_runtime(load_default_model("keras"), "onnx").name == str(default_model.ONNX_FILE)
+
+
+def test_the_onnx_path_runs_without_importing_tensorflow(tmp_path, astronaut_rgb):
+    """`deepfer predict` on the default runtime starts in a fraction of a second: no TensorFlow, no Keras."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    Image.fromarray(astronaut_rgb).save(tmp_path / "astronaut.jpg")
+    script = ("import sys\n"
+              "from deepfer_kedro.inference.cli import main\n"
+              f"code = main(['predict', {str(tmp_path / 'astronaut.jpg')!r}, '-o', {str(tmp_path / 'rows.csv')!r}])\n"
+              "assert code == 0, code\n"
+              "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert ",happy," in (tmp_path / "rows.csv").read_text()

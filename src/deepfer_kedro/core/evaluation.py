@@ -1,14 +1,15 @@
-"""Test-time augmentation and averaged probabilities over models and views."""
+"""Test-time augmentation, averaged probabilities over models and views, and the headline scores.
+(No Keras import: the ONNX inference path uses this module too.)"""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
-import keras
 import numpy as np
 
-from deepfer_kedro.labels import NUM_CLASSES
+from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def tta_views(images: np.ndarray, flip: bool = False, shift_pixels: int = 0) -> 
     return views
 
 
-def average_probabilities(models: list[keras.Model], images: np.ndarray, flip: bool = False,
+def average_probabilities(models: list[Any], images: np.ndarray, flip: bool = False,
                           shift_pixels: int = 0, batch_size: int = 256) -> np.ndarray:
     """Mean softmax over models and test-time views."""
     total = np.zeros((len(images), NUM_CLASSES))
@@ -39,3 +40,14 @@ def average_probabilities(models: list[keras.Model], images: np.ndarray, flip: b
             logger.info("predicted %d faces: model %d/%d, view %d/%d (%.0f s)", len(images), m + 1, len(models),
                         v + 1, len(views), time.perf_counter() - started)
     return total / (len(models) * len(views))
+
+
+def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Top-1, macro-F1 and per-emotion recall of ``probabilities`` against integer ``labels``."""
+    from sklearn.metrics import f1_score, recall_score
+
+    predicted = probabilities.argmax(1)
+    recall = recall_score(labels, predicted, labels=range(NUM_CLASSES), average=None, zero_division=0)
+    macro_f1 = f1_score(labels, predicted, labels=range(NUM_CLASSES), average="macro", zero_division=0)
+    return {"top1": round(float((predicted == labels).mean()), 4), "macro_f1": round(float(macro_f1), 4),
+            "recall": {e: round(float(r), 4) for e, r in zip(EMOTIONS, recall, strict=True)}}

@@ -16,7 +16,10 @@ from typing import Any
 import numpy as np
 
 from deepfer_kedro.core.errors import NotAModelError
+from deepfer_kedro.core.evaluation import scores
 from deepfer_kedro.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
+
+__all__ = ["OnnxEmotionModel", "export_model", "scores", "to_onnx"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,9 @@ def to_onnx(model: Any, path: str | Path) -> Path:
     import keras
     import tensorflow as tf
 
+    from deepfer_kedro.core.saving import without_augmentation
+
+    model = without_augmentation(model)
     faces = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), dtype="uint8", name=INPUT_NAME)
     wrapped = keras.Model(faces, model(keras.ops.cast(faces, "float32")), name="deepfer")
     wrapped.predict_on_batch(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.uint8))  # export needs a traced model
@@ -140,6 +146,9 @@ class OnnxEmotionModel:
     def save(self, path: str | Path) -> None:
         Path(path).write_bytes(self.model_bytes)
 
+    def __deepcopy__(self, memo: dict) -> OnnxEmotionModel:
+        return self  # immutable; a Kedro MemoryDataset copies what it holds
+
     def __repr__(self) -> str:
         return f"OnnxEmotionModel({self.name!r})"
 
@@ -153,17 +162,6 @@ def compare(reference: np.ndarray, probabilities: np.ndarray) -> dict[str, float
 def predict_all(model: Any, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.concatenate([np.asarray(model.predict_on_batch(_as_batch(faces[i:i + batch_size])))
                            for i in range(0, len(faces), batch_size)])
-
-
-def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Top-1, macro-F1 and per-emotion recall of ``probabilities`` against integer ``labels``."""
-    from sklearn.metrics import f1_score, recall_score
-
-    predicted = probabilities.argmax(1)
-    recall = recall_score(labels, predicted, labels=range(NUM_CLASSES), average=None, zero_division=0)
-    macro_f1 = f1_score(labels, predicted, labels=range(NUM_CLASSES), average="macro", zero_division=0)
-    return {"top1": round(float((predicted == labels).mean()), 4), "macro_f1": round(float(macro_f1), 4),
-            "recall": {e: round(float(r), 4) for e, r in zip(EMOTIONS, recall, strict=True)}}
 
 
 def sha256(path: str | Path) -> str:
