@@ -41,13 +41,13 @@ def main() -> None:
     base, n = best_of(3, pil_one_thread)
     rows.append({"what": "baseline: PIL, one thread (read zip + decode)", "images": n, "seconds": f"{base:.2f}",
                  "vs baseline": "1.00x"})
-    ours, n = best_of(3, lambda: len(load_faces(ZIP, progress=False)["pixels"]))
+    ours, n = best_of(3, lambda: len(load_faces(ZIP, progress=False).pixels))
     rows.append({"what": "ours, cold: read zip + OpenCV on all cores + sha256", "images": n,
                  "seconds": f"{ours:.2f}", "vs baseline": f"{base / ours:.2f}x faster"})
     with tempfile.TemporaryDirectory() as cache:
         dataset = FER2013Dataset(path=str(ZIP), cache_dir=cache, progress=False)
         dataset.load()
-        cached, n = best_of(3, lambda: len(dataset.load()["pixels"]))
+        cached, n = best_of(3, lambda: len(dataset.load().pixels))
     rows.append({"what": "ours, later runs: decoded cache (sha256 check + .npz read)", "images": n,
                  "seconds": f"{cached:.2f}", "vs baseline": f"{base / cached:.2f}x faster"})
     body = table(rows, ["what", "images", "seconds", "vs baseline"])

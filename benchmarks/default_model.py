@@ -81,13 +81,13 @@ def main() -> None:
     for split in ("val", "test"):
         rows = index["split"].to_numpy() == split
         for name, views in (("no TTA", {"flip": False, "shift_pixels": 0}), ("TTA", tta)):
-            probabilities = average_probabilities([model], faces["pixels"][rows][..., None], bool(views.get("flip")),
+            probabilities = average_probabilities([model], faces.pixels[rows][..., None], bool(views.get("flip")),
                                                   int(views.get("shift_pixels", 0)))
             results[f"{split} {name}"] = {"images": int(rows.sum()),
                                           **scores(probabilities, index["label"].to_numpy()[rows])}
             print(f"{split} {name}: {results[f'{split} {name}']}", flush=True)
 
-    test_faces = faces["pixels"][index["split"].to_numpy() == "test"][..., None]
+    test_faces = faces.pixels[index["split"].to_numpy() == "test"][..., None]
     card = {
         "model_file": shipped.name, "model_sha256": sha256(shipped), "bytes": shipped.stat().st_size,
         "parameters": int(model.count_params()), "weights_stored_as": "float16 (computed in float32)",
@@ -95,7 +95,7 @@ def main() -> None:
         "recipe": {"env": args.env, "model": params["model"], "training": params["training"],
                    "augmentation": params["augmentation"], "seed": params.get("seed")},
         "labels": list(EMOTIONS), "input": "48x48 gray uint8 faces, shape (N, 48, 48, 1); the model scales to [0, 1]",
-        "data_sha256": faces["source_sha256"], "selection": "checkpoint best on PublicTest (val)",
+        "data_sha256": faces.source_sha256, "selection": "checkpoint best on PublicTest (val)",
         "tta": tta, "results": results,
         "cpu_ms_per_face": {"batch 1": round(latency_ms(model, test_faces, 1, 50), 2),
                             "batch 256": round(latency_ms(model, test_faces, 256, 5), 3)},

@@ -74,7 +74,7 @@ def worker(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     data = np.load(Path(args.workdir) / "faces.npz", allow_pickle=False)
-    faces = {"pixels": data["pixels"]}
+    pixels = data["pixels"]
     index = pd.DataFrame({"label": data["labels"], "split": data["splits"].astype(str)})
     index["emotion"] = [EMOTIONS[label] for label in index["label"]]
     params = load_parameters(run["env"], run.get("params"))
@@ -86,7 +86,7 @@ def worker(args: argparse.Namespace) -> None:
     seed = int(params.get("seed", 42))
     log(f"{run_name(run)}: {kedro_command(run)}; {budget:.0f} s for training")
 
-    model, history = train_model(faces, index, compute_class_weights(index), params["model"], params["training"],
+    model, history = train_model(pixels, index, compute_class_weights(index), params["model"], params["training"],
                                  params["augmentation"], seed)
     train_s = time.monotonic() - started
     history.to_csv(out / "history.csv", index=False)
@@ -94,7 +94,7 @@ def worker(args: argparse.Namespace) -> None:
     probabilities, labels = {}, {}
     tta = params["evaluation"].get("tta") or {}
     for split in ("val", "test"):
-        x, labels[split] = select_split(faces, index, split, args.test_per_class, 0)
+        x, labels[split] = select_split(pixels, index, split, args.test_per_class, 0)
         probabilities[f"{split}_plain"] = average_probabilities([model], x)
         probabilities[f"{split}_tta"] = average_probabilities([model], x, bool(tta.get("flip")),
                                                               int(tta.get("shift_pixels", 0)))
@@ -166,9 +166,9 @@ def prepare_data(data: str, workdir: Path) -> str:
 
     faces = load_faces(Path(data), progress=False)
     index = build_image_index(faces, 0.1, 0)
-    np.savez(workdir / "faces.npz", pixels=faces["pixels"], labels=index["label"].to_numpy(),
+    np.savez(workdir / "faces.npz", pixels=faces.pixels, labels=index["label"].to_numpy(),
              splits=index["split"].to_numpy().astype("U5"))
-    return faces["source_sha256"]
+    return faces.source_sha256
 
 
 def run_all(runs: list[dict], args: argparse.Namespace, workdir: Path, deadline: float) -> list[str]:

@@ -68,9 +68,9 @@ def main() -> None:
             lambda n: baseline_model.fit(flow, steps_per_epoch=n, epochs=1, verbose=0), args.steps)
 
     faces = load_faces(ZIP, progress=False)
-    train = (faces["index"]["usage"] == "Training").to_numpy()
-    x = faces["pixels"][train][..., None]
-    y = keras.utils.to_categorical(faces["index"]["emotion"][train].astype("category").cat.codes, 7)
+    train = (faces.index["usage"] == "Training").to_numpy()
+    x = faces.pixels[train][..., None]
+    y = keras.utils.to_categorical(faces.index["emotion"][train].astype("category").cat.codes, 7)
     augment = build_augmentation(RECIPE, seed=0)
     step = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Rescaling(1 / 255), augment])
     step.compile(jit_compile=resolve_jit_compile("auto"))

@@ -26,7 +26,7 @@ net = {"architecture": "vgg_fer", "base_filters": 8, "stages": 1, "convs_per_sta
        "dropout": 0.0, "l2": 0.0}
 training = {"learning_rate": 0.003, "batch_size": 8, "epochs": 2, "verbose": 0,
             "checkpoint": {"monitor": "val_accuracy", "mode": "max"}}
-model, history = train_model({"pixels": pixels}, index, {e: 1.0 for e in EMOTIONS}, net, training,
+model, history = train_model(pixels, index, {e: 1.0 for e in EMOTIONS}, net, training,
                              {"horizontal_flip": True, "rotation_degrees": 10}, seed=0)
 probabilities = average_probabilities([model], pixels[:4, ..., None], flip=True)
 from deepfer_kedro.models import build_augmentation, build_model

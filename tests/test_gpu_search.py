@@ -85,5 +85,5 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
     name = first.name.removesuffix(".keras.part0")
     model = load_keras_model(join_parts(first, tmp_path / "joined.keras"))
     faces = load_faces(real_zip, progress=False)
-    x, _ = select_split({"pixels": faces["pixels"]}, build_image_index(faces, 0.1, 0), "test", 6, 0)
+    x, _ = select_split(faces.pixels, build_image_index(faces, 0.1, 0), "test", 6, 0)
     np.testing.assert_allclose(average_probabilities([model], x), probs[name]["test_plain"].astype(float), atol=5e-3)

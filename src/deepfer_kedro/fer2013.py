@@ -44,6 +44,21 @@ IMAGES_LAYOUT_USAGES = {"train": "train", "validation": "validation"}
 KAGGLE_FOLDERS = {"train", "test"}
 
 
+@dataclass(frozen=True)
+class FER2013Faces:
+    """Decoded FER2013: ``pixels`` uint8 (N, 48, 48) row-aligned with ``index`` (source, emotion,
+    usage), the ``problems`` met while reading (each a dict naming the source), the ``layout`` and
+    ``location`` read, the source's ``source_sha256``, and how many images were ``examined``."""
+
+    pixels: np.ndarray
+    index: pd.DataFrame
+    problems: list[dict[str, Any]]
+    layout: str
+    location: str
+    source_sha256: str
+    examined: int
+
+
 class FER2013Error(ValueError):
     """Raised for a dataset that is missing or not in a layout we can read."""
 
@@ -337,7 +352,7 @@ def decode_all(encoded: list[bytes], sources: list[str], workers: int | None = N
     return pixels[decoded], decoded, problems
 
 
-def load_faces(path: Path, progress: bool = True) -> dict[str, Any]:
+def load_faces(path: Path, progress: bool = True) -> FER2013Faces:
     """Finds, reads and decodes FER2013 under ``path`` (no cache)."""
     source, layout = find_source(path)
     records = read_records(source, layout)
@@ -354,6 +369,5 @@ def load_faces(path: Path, progress: bool = True) -> dict[str, Any]:
     )[keep].reset_index(drop=True)
     if index.empty:
         raise FER2013Error(f"{source}: none of its {len(keep)} images could be decoded")
-    return {"pixels": pixels, "index": index, "problems": problems, "layout": layout,
-            "location": str(source), "source_sha256": fingerprint(source),
-            "examined": int(len(keep)) + len(records.unreadable)}
+    return FER2013Faces(pixels=pixels, index=index, problems=problems, layout=layout, location=str(source),
+                        source_sha256=fingerprint(source), examined=int(len(keep)) + len(records.unreadable))

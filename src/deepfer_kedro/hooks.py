@@ -89,11 +89,11 @@ class ReproducibilityTagsHook:
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
         if dataset_name == "fer2013_faces" and mlflow.active_run() is not None:
-            mlflow.set_tags({"dataset_sha256": data["source_sha256"],
-                             "dataset_layout": data["layout"]})
+            mlflow.set_tags({"dataset_sha256": data.source_sha256,
+                             "dataset_layout": data.layout})
             # the run's dataset input, shown in the runs list: one row per image, digest = archive sha256
-            dataset = mlflow.data.from_pandas(data["index"], source=data["location"], name="FER2013",
-                                              digest=data["source_sha256"][:36])
+            dataset = mlflow.data.from_pandas(data.index, source=data.location, name="FER2013",
+                                              digest=data.source_sha256[:36])
             mlflow.log_input(dataset, context="training")
 
 

@@ -30,7 +30,7 @@ def privatetest_200(real_faces):
     index = build_image_index(real_faces, 0.1, 42)
     rows = np.random.default_rng(0).choice(np.flatnonzero(index["split"].to_numpy() == "test"), 200, replace=False)
     train = np.random.default_rng(1).choice(np.flatnonzero(index["split"].to_numpy() == "train"), 256, replace=False)
-    return real_faces["pixels"][rows], index["label"].to_numpy()[rows], real_faces["pixels"][train]
+    return real_faces.pixels[rows], index["label"].to_numpy()[rows], real_faces.pixels[train]
 
 
 @pytest.fixture(scope="module")

@@ -29,42 +29,42 @@ EXPECTED_REAL_COUNTS = {  # ../shared/datasets/README.md
 
 
 def _counts(faces) -> dict[str, list[int]]:
-    table = pd.crosstab(faces["index"]["usage"], faces["index"]["emotion"])
+    table = pd.crosstab(faces.index["usage"], faces.index["emotion"])
     return {usage: table.loc[usage, list(EMOTIONS)].tolist() for usage in table.index}
 
 
 def test_kaggle_zip_is_read_with_usage_from_file_names(kaggle_zip):
     faces = FER2013Dataset(path=str(kaggle_zip.parent), progress=False).load()
-    assert faces["layout"] == "kaggle"
-    assert faces["pixels"].shape == (42, 48, 48) and faces["pixels"].dtype == np.uint8
+    assert faces.layout == "kaggle"
+    assert faces.pixels.shape == (42, 48, 48) and faces.pixels.dtype == np.uint8
     assert _counts(faces) == {u: [2] * 7 for u in ("PrivateTest", "PublicTest", "Training")}
     # pixels stay aligned with their source: JPEG is lossy, so compare loosely
-    row = faces["index"].index[faces["index"]["source"] == "train/angry/Training_1.jpg"][0]
-    assert np.abs(faces["pixels"][row].astype(int) - face(1).astype(int)).mean() < 40
+    row = faces.index.index[faces.index["source"] == "train/angry/Training_1.jpg"][0]
+    assert np.abs(faces.pixels[row].astype(int) - face(1).astype(int)).mean() < 40
 
 
 def test_zip_with_a_top_folder_and_mac_junk(tmp_path):
     entries = {f"fer2013/{k}": v for k, v in kaggle_entries(1).items()}
     entries["__MACOSX/fer2013/._x.jpg"] = b"junk"
     faces = FER2013Dataset(path=str(write_zip(tmp_path / "a.zip", entries)), progress=False).load()
-    assert len(faces["pixels"]) == 21
+    assert len(faces.pixels) == 21
 
 
 def test_unpacked_kaggle_folder(tmp_path):
     root = write_folder(tmp_path / "raw", kaggle_entries())
     faces = FER2013Dataset(path=str(root), progress=False).load()
-    assert faces["layout"] == "kaggle" and len(faces["pixels"]) == 42
+    assert faces.layout == "kaggle" and len(faces.pixels) == 42
 
 
 def test_challenge_csv_maps_its_own_emotion_codes(tmp_path):
     path = write_csv(tmp_path / "fer2013.csv")
     faces = FER2013Dataset(path=str(tmp_path), progress=False).load()
-    assert faces["layout"] == "csv"
+    assert faces.layout == "csv"
     assert _counts(faces) == {u: [2] * 7 for u in ("PrivateTest", "PublicTest", "Training")}
     table = pd.read_csv(path)
     first_sad = table.index[table["emotion"] == 4][0]  # 4 = Sad in the challenge CSV
-    assert faces["index"].loc[first_sad, "emotion"] == "sad"
-    np.testing.assert_array_equal(faces["pixels"][first_sad],
+    assert faces.index.loc[first_sad, "emotion"] == "sad"
+    np.testing.assert_array_equal(faces.pixels[first_sad],
                                   np.array(table.loc[first_sad, "pixels"].split(), np.uint8).reshape(48, 48))
 
 
@@ -76,8 +76,8 @@ def test_images_train_validation_layout(tmp_path):
         entries[f"images/validation/{emotion}/v.jpg"] = jpeg(face(100 + i))
     write_folder(tmp_path / "raw", entries)
     faces = FER2013Dataset(path=str(tmp_path / "raw"), progress=False).load()
-    assert faces["layout"] == "images"
-    assert faces["index"]["usage"].value_counts().to_dict() == {"train": 21, "validation": 7}
+    assert faces.layout == "images"
+    assert faces.index["usage"].value_counts().to_dict() == {"train": 21, "validation": 7}
 
 
 def test_other_image_sizes_and_colour_are_resized_and_reported(tmp_path):
@@ -87,8 +87,8 @@ def test_other_image_sizes_and_colour_are_resized_and_reported(tmp_path):
     entries["train/happy/Training_colour.jpg"] = jpeg(colour)
     entries["train/happy/Training_big.png"] = __import__("cv2").imencode(".png", big)[1].tobytes()
     faces = FER2013Dataset(path=str(write_zip(tmp_path / "a.zip", entries)), progress=False).load()
-    assert len(faces["pixels"]) == 23
-    resized = [p for p in faces["problems"] if p["kind"] == "resized"]
+    assert len(faces.pixels) == 23
+    resized = [p for p in faces.problems if p["kind"] == "resized"]
     assert [p["source"] for p in resized] == ["train/happy/Training_big.png"]
     assert "96x96" in resized[0]["detail"]
 
@@ -100,9 +100,9 @@ def test_corrupt_jpeg_is_skipped_with_a_warning_naming_it(tmp_path, caplog, corr
     entries[name] = jpeg(face(5))[:300] if corrupt == "truncated" else corrupt
     with caplog.at_level(logging.WARNING):
         faces = FER2013Dataset(path=str(write_zip(tmp_path / "a.zip", entries)), progress=False).load()
-    assert len(faces["pixels"]) == 21 and faces["examined"] == 22
-    assert name not in set(faces["index"]["source"])
-    assert [p["source"] for p in faces["problems"] if p["kind"] == "undecodable"] == [name]
+    assert len(faces.pixels) == 21 and faces.examined == 22
+    assert name not in set(faces.index["source"])
+    assert [p["source"] for p in faces.problems if p["kind"] == "undecodable"] == [name]
     assert name in caplog.text
 
 
@@ -111,8 +111,8 @@ def test_empty_image_file_in_a_folder_is_skipped_and_counted(tmp_path, caplog):
     (root / "train" / "happy" / "empty.jpg").write_bytes(b"")
     with caplog.at_level(logging.WARNING):
         faces = FER2013Dataset(path=str(root), progress=False).load()
-    assert faces["examined"] == 22 and len(faces["pixels"]) == 21
-    assert faces["problems"][0] == {"source": "train/happy/empty.jpg", "kind": "undecodable",
+    assert faces.examined == 22 and len(faces.pixels) == 21
+    assert faces.problems[0] == {"source": "train/happy/empty.jpg", "kind": "undecodable",
                                     "detail": "empty file (0 bytes)"}
     assert "train/happy/empty.jpg" in caplog.text
 
@@ -130,8 +130,8 @@ def test_zip_member_with_a_bad_crc_is_skipped_and_named(tmp_path, caplog):
     path.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING):
         faces = FER2013Dataset(path=str(path), progress=False).load()
-    assert faces["examined"] == 22 and name not in set(faces["index"]["source"])
-    problem = next(p for p in faces["problems"] if p["source"] == name)
+    assert faces.examined == 22 and name not in set(faces.index["source"])
+    problem = next(p for p in faces.problems if p["source"] == name)
     assert "cannot be read from the archive" in problem["detail"] and "CRC" in problem["detail"]
     assert name in caplog.text
 
@@ -140,7 +140,7 @@ def test_files_outside_the_split_folders_are_ignored_with_a_warning(tmp_path, ca
     entries = kaggle_entries(1) | {"README.txt": b"FER2013", "extras/notes.md": b"x", "extras/face.jpg": jpeg(face(7))}
     with caplog.at_level(logging.WARNING):
         faces = FER2013Dataset(path=str(write_zip(tmp_path / "a.zip", entries)), progress=False).load()
-    assert len(faces["pixels"]) == 21
+    assert len(faces.pixels) == 21
     assert "README.txt" in caplog.text and "extras/face.jpg" in caplog.text
 
 
@@ -242,9 +242,9 @@ def test_decoded_cache_is_reused_and_keyed_by_content(tmp_path, kaggle_zip, monk
 
     monkeypatch.setattr(fer, "decode_all", no_decoding)
     again = dataset.load()
-    np.testing.assert_array_equal(again["pixels"], first["pixels"])
-    pd.testing.assert_frame_equal(again["index"], first["index"])
-    assert again["source_sha256"] == first["source_sha256"]
+    np.testing.assert_array_equal(again.pixels, first.pixels)
+    pd.testing.assert_frame_equal(again.index, first.index)
+    assert again.source_sha256 == first.source_sha256
 
     # a changed archive is decoded again
     write_zip(kaggle_zip, kaggle_entries(1))
@@ -254,11 +254,11 @@ def test_decoded_cache_is_reused_and_keyed_by_content(tmp_path, kaggle_zip, monk
 
 @pytest.mark.real_data
 def test_real_archive_counts_match_the_published_table(real_faces):
-    assert real_faces["layout"] == "kaggle"
-    assert real_faces["source_sha256"] == REAL_ZIP_SHA256
-    assert real_faces["pixels"].shape == (35887, 48, 48)
+    assert real_faces.layout == "kaggle"
+    assert real_faces.source_sha256 == REAL_ZIP_SHA256
+    assert real_faces.pixels.shape == (35887, 48, 48)
     assert _counts(real_faces) == EXPECTED_REAL_COUNTS
-    assert real_faces["problems"] == []
+    assert real_faces.problems == []
 
 
 @pytest.mark.real_data
@@ -268,5 +268,5 @@ def test_real_archive_first_entries_decode_to_their_jpeg(real_zip, real_faces):
     with zipfile.ZipFile(real_zip) as archive:
         name = next(n for n in archive.namelist() if n.endswith(".jpg"))
         expected = cv2.imdecode(np.frombuffer(archive.read(name), np.uint8), cv2.IMREAD_GRAYSCALE)
-    row = real_faces["index"].index[real_faces["index"]["source"] == name][0]
-    np.testing.assert_array_equal(real_faces["pixels"][row], expected)
+    row = real_faces.index.index[real_faces.index["source"] == name][0]
+    np.testing.assert_array_equal(real_faces.pixels[row], expected)

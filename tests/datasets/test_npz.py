@@ -26,3 +26,15 @@ def test_versions_are_kept_side_by_side(tmp_path):
 def test_saving_something_else_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="dict of arrays"):
         NpzDataset(filepath=str(tmp_path / "x.npz")).save(np.zeros(3))
+
+
+def test_one_array_under_a_key_compressed(tmp_path):
+    """How the catalog keeps face_pixels: one uint8 array, compressed, loaded without pickle."""
+    faces = np.zeros((50, 48, 48), np.uint8)
+    faces[:, 10:20] = 200
+    dataset = NpzDataset(filepath=str(tmp_path / "faces.npz"), key="pixels", compress=True)
+    dataset.save(faces)
+    np.testing.assert_array_equal(dataset.load(), faces)
+    assert (tmp_path / "faces.npz").stat().st_size < faces.nbytes / 10
+    with pytest.raises(DatasetError, match="saves one array under 'pixels'"):
+        dataset.save({"pixels": faces})

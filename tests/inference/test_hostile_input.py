@@ -152,9 +152,9 @@ def test_a_file_that_is_not_an_emotion_model_is_named_with_what_is_wrong(case, a
 
 @pytest.mark.real_data
 def test_pre_cropped_faces_are_classified_with_no_detect(real_faces, tiny_model_file, tmp_path):
-    rows = np.flatnonzero(real_faces["index"]["usage"].to_numpy() == "PrivateTest")[:60]
+    rows = np.flatnonzero(real_faces.index["usage"].to_numpy() == "PrivateTest")[:60]
     for i in rows:
-        cv2.imwrite(str(tmp_path / f"{i}.png"), real_faces["pixels"][i])
+        cv2.imwrite(str(tmp_path / f"{i}.png"), real_faces.pixels[i])
     out = tmp_path / "rows.csv"
     assert main(["predict", str(tmp_path), "--model", str(tiny_model_file), "--no-detect", "-o", str(out)]) == 0
     table = pd.read_csv(out)

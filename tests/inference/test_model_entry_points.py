@@ -65,11 +65,11 @@ def test_shipped_model_recognises_real_privatetest_faces(real_faces):
     from deepfer_kedro.inference.models import load_default_model
     from deepfer_kedro.labels import EMOTIONS
 
-    index = real_faces["index"]
+    index = real_faces.index
     rows = np.random.default_rng(0).choice(np.flatnonzero(index["usage"].to_numpy() == "PrivateTest"), 700,
                                            replace=False)
     model = load_default_model()
-    predicted = model.predict(real_faces["pixels"][rows][..., None], batch_size=256, verbose=0).argmax(axis=1)
+    predicted = model.predict(real_faces.pixels[rows][..., None], batch_size=256, verbose=0).argmax(axis=1)
     truth = index["emotion"].to_numpy()[rows]
     accuracy = np.mean(np.array(EMOTIONS)[predicted] == truth)
     card = json.loads(default_model.CARD_JSON.read_text())

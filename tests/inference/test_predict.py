@@ -28,11 +28,11 @@ def predictor(tiny_model_file):
 def real_face_collage(real_faces, predictor):
     """Three real PrivateTest faces, enlarged to 144 px, on a gray canvas at known places."""
     detector = predictor.detector
-    index = real_faces["index"]
+    index = real_faces.index
     canvas = np.full((260, 700), 128, np.uint8)
     placed = []
     for row in index.index[index["usage"] == "PrivateTest"]:
-        big = cv2.resize(real_faces["pixels"][row], (144, 144), interpolation=cv2.INTER_CUBIC)
+        big = cv2.resize(real_faces.pixels[row], (144, 144), interpolation=cv2.INTER_CUBIC)
         alone = np.full((260, 260), 128, np.uint8)
         alone[58:202, 58:202] = big
         if len(detector.detect(alone)) != 1:  # FER2013's tight crops are hard to detect; use ones it sees alone

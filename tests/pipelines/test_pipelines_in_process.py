@@ -2,6 +2,7 @@
 ``DataCatalog`` of memory datasets holding a small subset of the real FER2013 faces and the quick
 environment's parameters (one epoch). No files, no MLflow: only the nodes and their wiring."""
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -10,16 +11,17 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from deepfer_kedro.core.config import load_parameters
+from deepfer_kedro.fer2013 import FER2013Faces
 from deepfer_kedro.pipeline_registry import register_pipelines
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
 
-def subset(real_faces: dict[str, Any], per_group: int) -> dict[str, Any]:
+def subset(real_faces: FER2013Faces, per_group: int) -> FER2013Faces:
     """The first ``per_group`` faces of each emotion in each usage, as ``FER2013Dataset`` loads them."""
-    index = real_faces["index"]
+    index = real_faces.index
     rows = index.groupby(["emotion", "usage"]).head(per_group).index.to_numpy()
-    return {**real_faces, "pixels": real_faces["pixels"][rows], "index": index.loc[rows].reset_index(drop=True)}
+    return dataclasses.replace(real_faces, pixels=real_faces.pixels[rows], index=index.loc[rows].reset_index(drop=True))
 
 
 class KeptDataset(MemoryDataset):
@@ -60,7 +62,7 @@ def test_the_default_pipeline_runs_end_to_end_on_memory_datasets(outputs):
     assert {"served_model", "export_card", "evaluation_report", "confusion_matrix_plot"} <= set(free)
     index = catalog.load("image_index")
     assert len(index) == 7 * 3 * 30 and set(index["split"]) == {"train", "val", "test"}
-    assert catalog.load("face_pixels")["pixels"].shape == (len(index), 48, 48)
+    assert catalog.load("face_pixels").shape == (len(index), 48, 48)
     assert catalog.load("class_weights") and catalog.load("training_history")["epoch"].tolist() == [1]
     metrics = catalog.load("evaluation_metrics")
     assert metrics["images"] == (index["split"] == "test").sum() and 0 <= metrics["accuracy"] <= 1
@@ -72,7 +74,7 @@ def test_the_export_and_the_served_model_hold_the_trained_network(outputs):
     assert served.model is exported and served.publictest_accuracy == card["publictest"]["exported"]["top1"]
     assert set(served.settings) >= {"min_face_size", "detector", "max_image_pixels"}
     assert "annotate" not in served.settings
-    faces = catalog.load("face_pixels")["pixels"][:16]
+    faces = catalog.load("face_pixels")[:16]
     keras_probabilities = catalog.load("trained_model").predict_on_batch(faces[..., None])
     agreement = (exported.predict_on_batch(faces).argmax(1) == np.asarray(keras_probabilities).argmax(1)).mean()
     assert agreement >= 0.8  # int8 calibrated on 64 faces of a one-epoch network: near-ties may flip

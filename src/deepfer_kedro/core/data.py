@@ -3,17 +3,16 @@ evaluation and the scripts in ``benchmarks/`` share."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
+from deepfer_kedro.fer2013 import FER2013Faces
 from deepfer_kedro.labels import EMOTIONS, USAGE_TO_SPLIT
 
 
-def build_image_index(faces: dict[str, Any], val_fraction: float, seed: int) -> pd.DataFrame:
+def build_image_index(faces: FER2013Faces, val_fraction: float, seed: int) -> pd.DataFrame:
     """One row per decoded image: ``source``, ``emotion``, ``label`` (its position in
     ``EMOTIONS``), ``usage`` and ``split``.
 
@@ -21,9 +20,9 @@ def build_image_index(faces: dict[str, Any], val_fraction: float, seed: int) -> 
     ``images/train|validation`` layout has no official test split: ``validation`` becomes the
     test split and a stratified, seeded ``val_fraction`` of ``train`` the val split.
     """
-    index = faces["index"][["source", "emotion", "usage"]].copy()
+    index = faces.index[["source", "emotion", "usage"]].copy()
     index.insert(2, "label", index["emotion"].map(EMOTIONS.index).astype("int64"))
-    if faces["layout"] == "images":
+    if faces.layout == "images":
         split = pd.Series("test", index=index.index)
         train_rows = index.index[index["usage"] == "train"]
         fit_rows, val_rows = train_test_split(

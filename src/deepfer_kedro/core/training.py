@@ -46,11 +46,11 @@ def split_rows(image_index: pd.DataFrame, split: str, max_per_class: int | None 
     return rows
 
 
-def select_split(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame, split: str,
+def select_split(face_pixels: np.ndarray, image_index: pd.DataFrame, split: str,
                  max_per_class: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Faces (N, 48, 48, 1) uint8 and integer labels of one split (see ``split_rows``)."""
     rows = split_rows(image_index, split, max_per_class, seed)
-    return face_pixels["pixels"][rows][..., None], image_index["label"].to_numpy("int64")[rows]
+    return face_pixels[rows][..., None], image_index["label"].to_numpy("int64")[rows]
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -192,7 +192,7 @@ def plan_epochs(epochs: int, epoch_seconds: float, budget_s: float) -> int:
     return max(1, min(epochs, int(budget_s / max(epoch_seconds, 1e-6))))
 
 
-def train_model(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
+def train_model(face_pixels: np.ndarray, image_index: pd.DataFrame,
                 class_weights: dict[str, float], model: dict[str, Any], training: dict[str, Any],
                 augmentation: dict[str, Any], seed: int) -> tuple[keras.Model, pd.DataFrame]:
     """Trains on the train split, keeps the checkpoint that is best on the val split (PublicTest)

@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 from kedro.io.core import AbstractDataset, DatasetError
 
-from deepfer_kedro.fer2013 import FER2013Error, find_source, fingerprint, load_faces
+from deepfer_kedro.fer2013 import FER2013Error, FER2013Faces, find_source, fingerprint, load_faces
 
 logger = logging.getLogger(__name__)
 # Bump when the decoded cache's content changes meaning.
 CACHE_FORMAT = 1
 
 
-class FER2013Dataset(AbstractDataset[None, dict[str, Any]]):
+class FER2013Dataset(AbstractDataset[None, FER2013Faces]):
     """Read-only dataset: FER2013 from ``path`` as decoded faces, cached after the first load.
 
     ``load()`` returns a dict: ``pixels`` (N, 48, 48) uint8, ``index`` (a frame with ``source``,
@@ -48,7 +48,7 @@ class FER2013Dataset(AbstractDataset[None, dict[str, Any]]):
     def save(self, data: Any) -> None:
         raise DatasetError("FER2013Dataset is read-only: the raw data is never overwritten")
 
-    def load(self) -> dict[str, Any]:
+    def load(self) -> FER2013Faces:
         try:
             source, _ = find_source(self._path)
             cache = self._cache_file(source)
@@ -69,21 +69,20 @@ class FER2013Dataset(AbstractDataset[None, dict[str, Any]]):
         return self._cache_dir / f"fer2013-{key.hexdigest()[:16]}.npz"
 
 
-def _write_cache(cache: Path, faces: dict[str, Any]) -> None:
+def _write_cache(cache: Path, faces: FER2013Faces) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
-    meta = {k: faces[k] for k in ("layout", "location", "source_sha256", "examined")}
-    meta["problems"] = faces["problems"]
+    meta = {k: getattr(faces, k) for k in ("layout", "location", "source_sha256", "examined", "problems")}
     partial = cache.with_name(f".{cache.name}.{os.getpid()}.partial")
     with partial.open("wb") as file:
-        np.savez(file, pixels=faces["pixels"],
-                 **{f"index_{c}": faces["index"][c].to_numpy(str) for c in faces["index"].columns},
+        np.savez(file, pixels=faces.pixels,
+                 **{f"index_{c}": faces.index[c].to_numpy(str) for c in faces.index.columns},
                  meta=np.array(json.dumps(meta)))
     partial.replace(cache)  # atomic: a crash never leaves a half-written cache
 
 
-def _read_cache(cache: Path) -> dict[str, Any]:
+def _read_cache(cache: Path) -> FER2013Faces:
     with np.load(cache, allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta"]))
         index = pd.DataFrame({k[len("index_"):]: npz[k].astype(object) for k in npz.files
                               if k.startswith("index_")})
-        return {"pixels": npz["pixels"], "index": index, **meta}
+        return FER2013Faces(pixels=npz["pixels"], index=index, **meta)

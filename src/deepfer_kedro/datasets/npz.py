@@ -1,4 +1,4 @@
-"""A versioned NumPy ``.npz`` dataset: a dict of arrays, loaded without pickle."""
+"""A versioned NumPy ``.npz`` dataset: a dict of arrays (or one array), loaded without pickle."""
 
 from pathlib import PurePosixPath
 from typing import Any
@@ -8,36 +8,47 @@ import numpy as np
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_protocol_and_path
 
 
-class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
-    """Saves ``{name: array}`` as one compressed or plain ``.npz`` file.
+class NpzDataset(AbstractVersionedDataset[Any, Any]):
+    """Saves ``{name: array}`` as one compressed or plain ``.npz`` file; with ``key``, saves and
+    loads one array stored under that name.
 
     Example catalog entry::
 
         face_pixels:
           type: deepfer_kedro.datasets.NpzDataset
           filepath: data/03_primary/face_pixels.npz
+          key: pixels
+          compress: true
           versioned: true
     """
 
-    def __init__(self, *, filepath: str, compress: bool = False, version: Version | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, *, filepath: str, key: str | None = None, compress: bool = False,
+                 version: Version | None = None, metadata: dict[str, Any] | None = None) -> None:
         protocol, path = get_protocol_and_path(filepath, version)
         self._protocol = protocol
         self._fs = fsspec.filesystem(protocol)
         self._compress = compress
+        self._key = key
         self.metadata = metadata
         super().__init__(filepath=PurePosixPath(path), version=version,
                          exists_function=self._fs.exists, glob_function=self._fs.glob)
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "version": self._version, "compress": self._compress}
+        return {"filepath": self._filepath, "version": self._version, "key": self._key, "compress": self._compress}
 
-    def load(self) -> dict[str, np.ndarray]:
+    def load(self) -> Any:
         path = self._get_load_path()
         with self._fs.open(path, "rb") as file, np.load(file, allow_pickle=False) as npz:
+            if self._key is not None:
+                return npz[self._key]
             return {name: npz[name] for name in npz.files}
 
-    def save(self, data: dict[str, np.ndarray]) -> None:
+    def save(self, data: Any) -> None:
+        if self._key is not None:
+            if not isinstance(data, np.ndarray):
+                raise DatasetError(f"NpzDataset {self._filepath} saves one array under {self._key!r}, "
+                                   f"got {type(data).__name__}")
+            data = {self._key: data}
         if not isinstance(data, dict) or not data:
             raise DatasetError(f"NpzDataset {self._filepath} saves a non-empty dict of arrays, "
                                f"got {type(data).__name__}")

@@ -265,10 +265,10 @@ def export(args: argparse.Namespace) -> int:
         from deepfer_kedro import default_model
 
         source |= {"file": default_model.MODEL_FILE.name, "sha256": sha256(default_model.MODEL_FILE)}
-    source["data_sha256"] = faces["source_sha256"]
+    source["data_sha256"] = faces.source_sha256
     val, labels = split == "val", index["label"].to_numpy()
-    card = export_model(model, args.out, faces["pixels"][chosen], faces["pixels"][test], labels[test], args.precision,
-                        source, val_faces=faces["pixels"][val], val_labels=labels[val])
+    card = export_model(model, args.out, faces.pixels[chosen], faces.pixels[test], labels[test], args.precision,
+                        source, val_faces=faces.pixels[val], val_labels=labels[val])
     card["command"] = (f"deepfer export --model {args.model or 'default'} --out {args.out} "
                        f"--precision {args.precision} --data {args.data} --calibration-faces {args.calibration_faces}")
     (Path(args.out) / "card.json").write_text(json.dumps(card, indent=2) + "\n")

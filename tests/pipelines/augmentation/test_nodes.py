@@ -62,7 +62,7 @@ def test_augmentation_changes_images_in_training_only_and_keeps_range():
 def test_preview_grid_shows_each_emotion_original_and_augmented():
     rng = np.random.default_rng(0)
     index = pd.DataFrame({"emotion": [e for e in EMOTIONS for _ in range(3)], "split": "train"})
-    pixels = {"pixels": rng.integers(0, 256, (21, 48, 48), dtype=np.uint8)}
+    pixels = rng.integers(0, 256, (21, 48, 48), dtype=np.uint8)
     fig = plot_augmentation_preview(pixels, index, RECIPE, faces_per_emotion=2, seed=0)
     assert len(fig.axes) == 7 * 4
     titles = [ax.get_title() for ax in fig.axes[:4]]

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepfer_kedro.fer2013 import FER2013Faces
 from deepfer_kedro.labels import EMOTIONS
 from deepfer_kedro.pipelines.data_processing.nodes import (
     build_image_index,
@@ -13,8 +14,8 @@ from deepfer_kedro.pipelines.data_processing.nodes import (
 def _faces(usages, emotions, pixels, layout="kaggle", problems=()):
     index = pd.DataFrame({"source": [f"img{i}.jpg" for i in range(len(usages))],
                           "emotion": emotions, "usage": usages})
-    return {"pixels": pixels, "index": index, "problems": list(problems), "layout": layout,
-            "location": "x", "source_sha256": "abc", "examined": len(usages) + len(problems)}
+    return FER2013Faces(pixels=pixels, index=index, problems=list(problems), layout=layout, location="x",
+                        source_sha256="abc", examined=len(usages) + len(problems))
 
 
 def test_official_usages_become_train_val_test():
@@ -39,7 +40,7 @@ def test_images_layout_val_is_a_stratified_seeded_share_of_train():
 
 def test_extract_pixels_keeps_the_arrays():
     pixels = np.ones((2, 48, 48), np.uint8)
-    assert extract_pixels(_faces(["Training"] * 2, ["sad"] * 2, pixels))["pixels"] is pixels
+    assert extract_pixels(_faces(["Training"] * 2, ["sad"] * 2, pixels)) is pixels
 
 
 def test_quality_report_finds_constant_images_and_duplicates_within_and_across_splits():
@@ -76,5 +77,5 @@ def test_real_archive_quality_report_lists_train_test_leakage(real_faces):
     by_source = {s: i for i, s in enumerate(index["source"])}
     for group in leaks[:20]:
         assert {"train", "test"} <= {split_of[s] for s in group}
-        first = real_faces["pixels"][by_source[group[0]]]
-        assert all(np.array_equal(first, real_faces["pixels"][by_source[s]]) for s in group)
+        first = real_faces.pixels[by_source[group[0]]]
+        assert all(np.array_equal(first, real_faces.pixels[by_source[s]]) for s in group)

@@ -79,7 +79,7 @@ def _faces():
     index = pd.DataFrame({"source": [f"s{i}" for i in range(28)], "label": np.arange(28) % 7,
                           "split": ["train"] * 14 + ["test"] * 14})
     index["emotion"] = [EMOTIONS[i] for i in index["label"]]
-    return {"pixels": rng.integers(0, 256, (28, 48, 48), dtype=np.uint8)}, index
+    return rng.integers(0, 256, (28, 48, 48), dtype=np.uint8), index
 
 
 def test_predictions_table_is_one_row_per_test_face():
@@ -87,7 +87,7 @@ def test_predictions_table_is_one_row_per_test_face():
     model = _tiny_model(0)
     table = predict_emotions(model, faces, index, EVALUATION)
     assert table["source"].tolist() == [f"s{i}" for i in range(14, 28)]
-    expected = model.predict(faces["pixels"][14:, ..., None], verbose=0)
+    expected = model.predict(faces[14:, ..., None], verbose=0)
     np.testing.assert_allclose(table[PROBABILITY_COLUMNS].to_numpy(), expected, rtol=1e-5)
     assert (table["predicted_emotion"] == [EMOTIONS[i] for i in expected.argmax(1)]).all()
     assert table["true_emotion"].tolist() == [EMOTIONS[i] for i in np.arange(14, 28) % 7]
@@ -96,7 +96,7 @@ def test_predictions_table_is_one_row_per_test_face():
 def test_tta_and_ensemble_average_probabilities():
     faces, index = _faces()
     first, second = _tiny_model(0), _tiny_model(1)
-    x = faces["pixels"][14:, ..., None]
+    x = faces[14:, ..., None]
     flip = {**EVALUATION, "tta": {"flip": True, "shift_pixels": 0}}
     table = predict_emotions_ensemble({"a": first, "b": lambda: second}, faces, index, flip)
     expected = np.mean([m.predict(v, verbose=0) for m in (first, second) for v in (x, x[:, :, ::-1])], axis=0)

@@ -41,7 +41,7 @@ def learnable_faces(per_class=12, seed=0):
                 splits.append(split)
     index = pd.DataFrame({"source": [f"s{i}" for i in range(len(labels))],
                           "emotion": [EMOTIONS[i] for i in labels], "label": labels, "split": splits})
-    return {"pixels": np.stack(images)}, index
+    return np.stack(images), index
 
 
 def test_vgg16_recipe_shapes_and_head():

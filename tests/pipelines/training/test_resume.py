@@ -22,7 +22,7 @@ net = {"architecture": "vgg_fer", "base_filters": 8, "stages": 2, "convs_per_sta
        "dropout": 0.1, "l2": 0.0}
 training = {"optimizer": "adam", "learning_rate": 0.003, "batch_size": 8, "epochs": 12, "verbose": 2,
             "checkpoint": {"monitor": "val_accuracy", "mode": "max"}, "resume_dir": sys.argv[1]}
-model, history = train_model({"pixels": pixels}, index, {}, net, training, {"zoom": 0.1}, 3)
+model, history = train_model(pixels, index, {}, net, training, {"zoom": 0.1}, 3)
 history.to_csv(sys.argv[2], index=False)
 """
 

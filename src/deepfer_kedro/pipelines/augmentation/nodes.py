@@ -12,7 +12,7 @@ from deepfer_kedro.labels import EMOTIONS
 from deepfer_kedro.models import build_augmentation
 
 
-def plot_augmentation_preview(face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
+def plot_augmentation_preview(face_pixels: np.ndarray, image_index: pd.DataFrame,
                               augmentation: dict[str, Any], faces_per_emotion: int,
                               seed: int) -> plt.Figure:
     """A grid with, per emotion, ``faces_per_emotion`` train faces each beside an augmented copy."""
@@ -25,7 +25,7 @@ def plot_augmentation_preview(face_pixels: dict[str, np.ndarray], image_index: p
     for row, emotion in enumerate(EMOTIONS):
         rows = train.index[train["emotion"] == emotion].to_numpy()
         picked = rng.choice(rows, size=min(faces_per_emotion, len(rows)), replace=False)
-        originals = face_pixels["pixels"][picked][..., None].astype("float32") / 255.0
+        originals = face_pixels[picked][..., None].astype("float32") / 255.0
         augmented = np.asarray(augment(originals, training=True))
         for i in range(faces_per_emotion):
             for j, images in enumerate((originals, augmented)):

@@ -9,14 +9,15 @@ import numpy as np
 import pandas as pd
 
 from deepfer_kedro.core.data import build_image_index
+from deepfer_kedro.fer2013 import FER2013Faces
 from deepfer_kedro.labels import SPLITS
 
 __all__ = ["build_image_index", "build_quality_report", "extract_pixels"]
 
 
-def extract_pixels(faces: dict[str, Any]) -> dict[str, np.ndarray]:
+def extract_pixels(faces: FER2013Faces) -> np.ndarray:
     """The decoded faces as uint8 (N, 48, 48), row-aligned with the image index."""
-    return {"pixels": faces["pixels"]}
+    return faces.pixels
 
 
 def _split_of(index: pd.DataFrame) -> dict[str, str]:
@@ -30,14 +31,14 @@ def find_duplicates(pixels: np.ndarray, index: pd.DataFrame) -> list[list[str]]:
     return sorted(sorted(group) for group in groups if len(group) > 1)
 
 
-def build_quality_report(faces: dict[str, Any], image_index: pd.DataFrame) -> dict[str, Any]:
+def build_quality_report(faces: FER2013Faces, image_index: pd.DataFrame) -> dict[str, Any]:
     """Undecodable, resized and constant images, and exact duplicates within and across splits.
 
     Duplicates that span train and test (or train and val) are leakage and listed as such.
     """
-    pixels = faces["pixels"]
+    pixels = faces.pixels
     split_of = _split_of(image_index)
-    problems = faces["problems"]
+    problems = faces.problems
     constant = np.ptp(pixels.reshape(len(pixels), -1), axis=1) == 0
     groups = find_duplicates(pixels, image_index)
     within = {split: 0 for split in SPLITS}
@@ -50,8 +51,8 @@ def build_quality_report(faces: dict[str, Any], image_index: pd.DataFrame) -> di
             for second in splits[i + 1:]:
                 across.setdefault(f"{first}-{second}", []).append(group)
     return {
-        "source": {k: faces[k] for k in ("layout", "location", "source_sha256")},
-        "images_examined": int(faces["examined"]),
+        "source": {k: getattr(faces, k) for k in ("layout", "location", "source_sha256")},
+        "images_examined": int(faces.examined),
         "images_kept": int(len(pixels)),
         "images_per_split": {s: int((image_index["split"] == s).sum()) for s in SPLITS},
         "undecodable": [p for p in problems if p["kind"] == "undecodable"],

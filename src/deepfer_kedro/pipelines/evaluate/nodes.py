@@ -39,14 +39,14 @@ def _prediction_table(image_index: pd.DataFrame, rows: np.ndarray, labels: np.nd
     return table
 
 
-def predict_emotions(trained_model: keras.Model, face_pixels: dict[str, np.ndarray],
+def predict_emotions(trained_model: keras.Model, face_pixels: np.ndarray,
                      image_index: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
     """One row per face of ``evaluation['split']``: true and predicted emotion, confidence and
     the 7 probabilities, with optional test-time augmentation (``tta.flip``, ``tta.shift_pixels``)."""
     return predict_emotions_ensemble({"model": trained_model}, face_pixels, image_index, evaluation)
 
 
-def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: dict[str, np.ndarray],
+def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: np.ndarray,
                               image_index: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
     """Like ``predict_emotions`` with the probabilities averaged over several models.
 
@@ -61,7 +61,7 @@ def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: dict[
               for m in (trained_models[name] for name in wanted)]
     rows = split_rows(image_index, evaluation["split"], evaluation.get("max_images_per_class"),
                       evaluation["seed"])
-    images = face_pixels["pixels"][rows][..., None]
+    images = face_pixels[rows][..., None]
     labels = image_index["label"].to_numpy()[rows]
     tta = evaluation.get("tta") or {}
     probabilities = average_probabilities(models, images, bool(tta.get("flip")),

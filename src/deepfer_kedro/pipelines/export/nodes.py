@@ -13,7 +13,7 @@ from deepfer_kedro.core.export import OnnxEmotionModel, export_model
 from deepfer_kedro.inference.serving import ServedModel, served_settings
 
 
-def export_fast_model(trained_model: Any, face_pixels: dict[str, np.ndarray], image_index: pd.DataFrame,
+def export_fast_model(trained_model: Any, face_pixels: np.ndarray, image_index: pd.DataFrame,
                       export: dict[str, Any], seed: int) -> tuple[OnnxEmotionModel, dict[str, Any]]:
     """The model as ONNX (``export.precision``: int8, calibrated on ``export.calibration_faces``
     training faces, or float32) and its card, measured on the exported file over all of PublicTest
@@ -23,10 +23,10 @@ def export_fast_model(trained_model: Any, face_pixels: dict[str, np.ndarray], im
     calibration = np.random.default_rng(seed).choice(train, min(int(export["calibration_faces"]), train.size),
                                                      replace=False)
     test, val = split == "test", split == "val"
-    pixels, labels = face_pixels["pixels"], image_index["label"].to_numpy()
+    labels = image_index["label"].to_numpy()
     with tempfile.TemporaryDirectory() as tmp:
-        card = export_model(trained_model, tmp, pixels[calibration], pixels[test], labels[test], export["precision"],
-                            val_faces=pixels[val], val_labels=labels[val])
+        card = export_model(trained_model, tmp, face_pixels[calibration], face_pixels[test], labels[test],
+                            export["precision"], val_faces=face_pixels[val], val_labels=labels[val])
         return OnnxEmotionModel(Path(tmp) / card["model_file"], name="exported_model"), card
 
 
