@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -72,7 +73,8 @@ def peak_rss_mb(pid: int) -> float:
 
 def measure(command: list[str], port: int, payloads: list[bytes]) -> tuple[list, list, float, float]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # its own group: stopping it stops its workers too
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -91,7 +93,7 @@ def measure(command: list[str], port: int, payloads: list[bytes]) -> tuple[list,
         wall = time.perf_counter() - start
         rss = peak_rss_mb(server.pid)
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
     return sequential, concurrent, wall, rss
 

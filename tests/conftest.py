@@ -115,3 +115,19 @@ def astronaut_rgb() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
+
+
+def stop_group(process) -> None:
+    """Ends a server started with ``start_new_session=True`` and every worker it spawned (MLflow's
+    and uvicorn's workers outlive a plain ``terminate()`` of their parent)."""
+    import signal
+    import subprocess
+
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

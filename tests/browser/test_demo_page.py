@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.browser.conftest import free_port, screenshot, wait_for_http
+from tests.conftest import stop_group
 
 pytestmark = pytest.mark.slow
 EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
@@ -21,11 +22,10 @@ def demo_server():
     port = free_port()
     process = subprocess.Popen([str(Path(sys.executable).parent / "deepfer"), "serve-demo", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}, start_new_session=True)
     wait_for_http(f"http://127.0.0.1:{port}/ping", process)
     yield f"http://127.0.0.1:{port}/"
-    process.terminate()
-    process.wait(timeout=30)
+    stop_group(process)
 
 
 def test_an_uploaded_photo_shows_each_face_boxed_with_its_emotion(demo_server, browser_factory, astronaut_rgb,

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import free_port, screenshot, wait_for_http
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def viz(tmp_path_factory):
         process = subprocess.Popen([sys.executable, "-m", "kedro", "viz", "run", "--no-browser", "--host",
                                     "127.0.0.1", "--port", str(port)], cwd=root, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True,
-                                   env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+                                   env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}, start_new_session=True)
         try:
             wait_for_http(f"http://127.0.0.1:{port}/api/main", process, seconds=300)
             break
@@ -37,8 +37,7 @@ def viz(tmp_path_factory):
             if attempt:
                 raise
     yield f"http://127.0.0.1:{port}/"
-    process.terminate()
-    process.wait(timeout=30)
+    stop_group(process)
 
 
 def test_the_pipelines_nodes_and_a_datasets_metadata_show_in_the_browser(viz, browser_factory, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import free_port, screenshot, wait_for_http
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, stop_group
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 SMALL = "training.epochs=2,training.max_images_per_class=50,evaluation.max_images_per_class=10"
@@ -37,15 +37,15 @@ def two_runs(tmp_path_factory, real_zip):
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
                                f"sqlite:///{root / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port)],
                               cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
+                              env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"},
+                              start_new_session=True)
     wait_for_http(f"http://127.0.0.1:{port}/health", server)
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     experiment = mlflow.get_experiment_by_name("deepfer").experiment_id
     runs = mlflow.search_runs([experiment], output_format="list")
     mlflow.set_tracking_uri(None)
     yield f"http://127.0.0.1:{port}/#/experiments/{experiment}", runs
-    server.terminate()
-    server.wait(timeout=30)
+    stop_group(server)
 
 
 def test_both_runs_are_listed_by_name_with_their_dataset(two_runs, browser_factory, tmp_path):

@@ -18,6 +18,7 @@ from deepfer_kedro.datasets.served_model import MlflowServedModelDataset
 from deepfer_kedro.inference.models import load_keras_model, load_model
 from deepfer_kedro.inference.registry import CHAMPION, SCORE_TAG
 from deepfer_kedro.inference.serving import ServedModel
+from tests.conftest import stop_group
 from tests.inference.test_serving import _image_b64, free_port, post
 
 
@@ -62,7 +63,8 @@ def test_mlflow_models_serve_serves_the_champion(store, astronaut_rgb):
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/deepfer@champion",
                                "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -75,6 +77,5 @@ def test_mlflow_models_serve_serves_the_champion(store, astronaut_rgb):
                 time.sleep(1)
         status, text = post(port, {"dataframe_split": {"columns": ["image"], "data": [[_image_b64(astronaut_rgb)]]}})
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_group(server)
     assert status == 200 and '"status": "ok"' in text

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import stop_group
+
 pytestmark = pytest.mark.slow
 
 
@@ -53,7 +55,7 @@ def server(tiny_model_file):
     process = subprocess.Popen([str(Path(sys.executable).parent / "deepfer"), "serve", "--model", str(tiny_model_file),
                                 "--port", str(port), "--max-request-bytes", str(2 * 2**20)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}, start_new_session=True)
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -64,8 +66,7 @@ def server(tiny_model_file):
             assert time.monotonic() < deadline
             time.sleep(0.5)
     yield port, process.pid
-    process.terminate()
-    process.wait(timeout=30)
+    stop_group(process)
 
 
 def test_answers_rows_in_mlflows_json(server, astronaut_rgb):

@@ -21,6 +21,7 @@ from PIL import Image
 from deepfer_kedro.inference.models import load_keras_model
 from deepfer_kedro.inference.serving import save_served_model
 from deepfer_kedro.labels import EMOTIONS
+from tests.conftest import stop_group
 
 
 def free_port() -> int:
@@ -71,7 +72,8 @@ def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(served_model_dir),
                                "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -93,8 +95,7 @@ def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
         with ThreadPoolExecutor(50) as pool:  # MLflow calls the model from several threads at once
             together = list(pool.map(lambda _: post(port, one_face), range(50)))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_group(server)
     assert status == 200
     answer = json.loads(text, parse_constant=reject_constant)["predictions"]  # strict JSON: no NaN
     assert [row["status"] for row in answer] == ["ok", "no_face", "unreadable", "unreadable"]

@@ -187,6 +187,30 @@ def measure_epoch_seconds(classifier: keras.Model, x_train: np.ndarray, x_val: n
     return timings["train"] * len(x_train) + timings["val"] * len(x_val)
 
 
+def configure_distribution(kind: str | None, batch_size: int) -> int:
+    """``none``: one device. ``data_parallel``: every device found at run time, through Keras'
+    distribution API (``DataParallel``: weights replicated, each batch split across the devices;
+    on JAX, several hosts too). Returns the number of devices used."""
+    current = keras.distribution.distribution()
+    if kind in (None, "none"):
+        if current is not None:
+            keras.distribution.set_distribution(None)
+        return 1
+    if kind != "data_parallel":
+        raise ValueError(f"training.distribution must be none or data_parallel, not {kind!r}")
+    if keras.backend.backend() != "jax":
+        raise ValueError("training.distribution: data_parallel needs the JAX backend (Keras' distribution API): "
+                         f"run with KERAS_BACKEND=jax (this run uses {keras.backend.backend()})")
+    devices = keras.distribution.list_devices()
+    if batch_size % len(devices):
+        raise ValueError(f"training.batch_size {batch_size} must be a multiple of the {len(devices)} devices found "
+                         f"({', '.join(devices)}) for data_parallel")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    logger.info("Data-parallel training on %d devices (%s), %d faces per device per step", len(devices),
+                ", ".join(devices), batch_size // len(devices))
+    return len(devices)
+
+
 def plan_epochs(epochs: int, epoch_seconds: float, budget_s: float) -> int:
     """The recipe's epochs, or fewer if they would not end within ``budget_s`` seconds."""
     return max(1, min(epochs, int(budget_s / max(epoch_seconds, 1e-6))))
@@ -207,6 +231,7 @@ def train_model(face_pixels: np.ndarray, image_index: pd.DataFrame,
     x_val, y_val = select_split(face_pixels, image_index, "val", limit, seed)
     batch_size = int(training["batch_size"])
     epochs = int(training["epochs"])
+    configure_distribution(training.get("distribution"), batch_size)
     classifier = build_compiled_model(model, training, augmentation, seed, len(x_train), epochs)
     budget = training.get("time_budget_s")
     estimate = None
