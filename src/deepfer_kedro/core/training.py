@@ -231,7 +231,13 @@ def train_model(face_pixels: np.ndarray, image_index: pd.DataFrame,
     x_val, y_val = select_split(face_pixels, image_index, "val", limit, seed)
     batch_size = int(training["batch_size"])
     epochs = int(training["epochs"])
-    configure_distribution(training.get("distribution"), batch_size)
+    devices = configure_distribution(training.get("distribution"), batch_size)
+    if devices > 1:  # every batch, the last one too, must split evenly across the devices
+        keep_train, keep_val = len(x_train) // devices * devices, len(x_val) // devices * devices
+        if (len(x_train), len(x_val)) != (keep_train, keep_val):
+            logger.info("Data parallel: the last %d train and %d val faces are left out so that every batch splits "
+                        "over %d devices", len(x_train) - keep_train, len(x_val) - keep_val, devices)
+        x_train, y_train, x_val, y_val = x_train[:keep_train], y_train[:keep_train], x_val[:keep_val], y_val[:keep_val]
     classifier = build_compiled_model(model, training, augmentation, seed, len(x_train), epochs)
     budget = training.get("time_budget_s")
     estimate = None
