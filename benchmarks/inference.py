@@ -33,7 +33,7 @@ from deepfer_kedro.core.data import build_image_index  # noqa: E402
 from deepfer_kedro.core.export import OnnxEmotionModel, to_onnx  # noqa: E402
 from deepfer_kedro.fer2013 import load_faces  # noqa: E402
 from deepfer_kedro.inference.faces import BlazeFaceDetector, Box, HaarDetector, to_gray  # noqa: E402
-from deepfer_kedro.inference.models import load_default_model  # noqa: E402
+from deepfer_kedro.inference.loading import load_default_model  # noqa: E402
 from deepfer_kedro.inference.predict import EmotionPredictor, predict_video  # noqa: E402
 from deepfer_kedro.labels import CSV_EMOTION_CODES, EMOTIONS  # noqa: E402
 

@@ -26,7 +26,7 @@ from skimage import data
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import table, write_section  # noqa: E402
 
-from deepfer_kedro.inference.models import load_default_model  # noqa: E402
+from deepfer_kedro.inference.loading import load_default_model  # noqa: E402
 from deepfer_kedro.inference.serving import save_served_model  # noqa: E402
 from deepfer_kedro.inference.settings import inference_settings  # noqa: E402
 

@@ -202,7 +202,7 @@ def test_ensemble_pipeline_of_one_saved_model_matches_its_evaluation(project):
 
 
 def test_inference_model_from_an_mlflow_uri(project):
-    from deepfer_kedro.inference.models import load_model
+    from deepfer_kedro.inference.loading import load_model
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     run = next(r for r in mlflow.search_runs(experiment_names=["deepfer"], output_format="list")

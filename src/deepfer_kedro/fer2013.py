@@ -352,9 +352,11 @@ def decode_all(encoded: list[bytes], sources: list[str], workers: int | None = N
     return pixels[decoded], decoded, problems
 
 
-def load_faces(path: Path, progress: bool = True) -> FER2013Faces:
-    """Finds, reads and decodes FER2013 under ``path`` (no cache)."""
-    source, layout = find_source(path)
+def load_faces(path: Path, progress: bool = True, found: tuple[Path, str] | None = None,
+               sha256: str | None = None) -> FER2013Faces:
+    """Finds, reads and decodes FER2013 under ``path`` (no cache). ``found`` (``find_source``'s
+    answer) and ``sha256`` (``fingerprint``'s) skip those steps when the caller has them already."""
+    source, layout = found or find_source(path)
     records = read_records(source, layout)
     if records.pixels is not None:
         pixels, keep, problems = records.pixels, np.ones(len(records.sources), bool), []
@@ -370,4 +372,4 @@ def load_faces(path: Path, progress: bool = True) -> FER2013Faces:
     if index.empty:
         raise FER2013Error(f"{source}: none of its {len(keep)} images could be decoded")
     return FER2013Faces(pixels=pixels, index=index, problems=problems, layout=layout, location=str(source),
-                        source_sha256=fingerprint(source), examined=int(len(keep)) + len(records.unreadable))
+                        source_sha256=sha256 or fingerprint(source), examined=int(len(keep)) + len(records.unreadable))

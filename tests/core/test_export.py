@@ -19,7 +19,7 @@ from deepfer_kedro.core.export import (
     predict_all,
     sha256,
 )
-from deepfer_kedro.inference.models import for_runtime, load_default_model, load_model
+from deepfer_kedro.inference.loading import for_runtime, load_default_model, load_model
 
 
 @pytest.fixture(scope="module")

@@ -270,3 +270,18 @@ def test_real_archive_first_entries_decode_to_their_jpeg(real_zip, real_faces):
         expected = cv2.imdecode(np.frombuffer(archive.read(name), np.uint8), cv2.IMREAD_GRAYSCALE)
     row = real_faces.index.index[real_faces.index["source"] == name][0]
     np.testing.assert_array_equal(real_faces.pixels[row], expected)
+
+
+def test_a_cold_load_finds_and_hashes_the_archive_once(tmp_path, kaggle_zip, monkeypatch):
+    calls = {"find_source": 0, "fingerprint": 0}
+    for name in calls:
+        original = getattr(fer, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(fer, name, counted)
+        monkeypatch.setattr(f"deepfer_kedro.datasets.fer2013_dataset.{name}", counted)
+    faces = FER2013Dataset(path=str(kaggle_zip), cache_dir=str(tmp_path / "cache"), progress=False).load()
+    assert calls == {"find_source": 1, "fingerprint": 1} and len(faces.pixels) > 0

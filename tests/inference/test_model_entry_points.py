@@ -62,7 +62,7 @@ def test_shipped_model_file_matches_its_card():
 @pytest.mark.real_data
 def test_shipped_model_recognises_real_privatetest_faces(real_faces):
     """Measured here on 700 random real PrivateTest faces: far above chance (1/7), near the card's number."""
-    from deepfer_kedro.inference.models import load_default_model
+    from deepfer_kedro.inference.loading import load_default_model
     from deepfer_kedro.labels import EMOTIONS
 
     index = real_faces.index

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from deepfer_kedro.inference.faces import Box
-from deepfer_kedro.inference.models import ModelNotFoundError, load_keras_model, load_model
+from deepfer_kedro.inference.loading import ModelNotFoundError, load_keras_model, load_model
 from deepfer_kedro.inference.predict import (
     EmotionPredictor,
     FaceResult,

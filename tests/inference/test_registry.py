@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from deepfer_kedro.core.export import OnnxEmotionModel
 from deepfer_kedro.datasets.served_model import MlflowServedModelDataset
-from deepfer_kedro.inference.models import load_keras_model, load_model
+from deepfer_kedro.inference.loading import load_keras_model, load_model
 from deepfer_kedro.inference.registry import CHAMPION, SCORE_TAG
 from deepfer_kedro.inference.serving import ServedModel
 from tests.conftest import stop_group

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfer_kedro.inference.models import load_keras_model
+from deepfer_kedro.inference.loading import load_keras_model
 from deepfer_kedro.inference.serving import save_served_model
 from deepfer_kedro.labels import EMOTIONS
 from tests.conftest import stop_group

@@ -145,7 +145,13 @@ def build_compiled_model(model: dict[str, Any], training: dict[str, Any], augmen
                          seed: int, train_images: int, epochs: int) -> keras.Model:
     """The network with its augmentation, compiled for ``epochs`` epochs of ``train_images``."""
     keras.utils.set_random_seed(seed)
-    classifier = build_model(model, build_augmentation(augmentation, seed=seed))
+    previous = keras.config.dtype_policy()
+    # the layers keep the policy they are built with; the global one is put back for other code
+    keras.config.set_dtype_policy("mixed_bfloat16" if training.get("mixed_precision") else "float32")
+    try:
+        classifier = build_model(model, build_augmentation(augmentation, seed=seed))
+    finally:
+        keras.config.set_dtype_policy(previous)
     steps = math.ceil(train_images / int(training["batch_size"]))
     classifier.compile(
         optimizer=make_optimizer(training, steps, epochs),
@@ -225,7 +231,6 @@ def train_model(face_pixels: np.ndarray, image_index: pd.DataFrame,
     With ``training.time_budget_s`` the epochs are first sized to the budget from a measured
     epoch time (``measure_epoch_seconds``), and training stops before the budget runs out."""
     started = time.monotonic()
-    keras.config.set_dtype_policy("mixed_bfloat16" if training.get("mixed_precision") else "float32")
     limit = training.get("max_images_per_class")
     x_train, y_train = select_split(face_pixels, image_index, "train", limit, seed)
     x_val, y_val = select_split(face_pixels, image_index, "val", limit, seed)

@@ -1,6 +1,6 @@
 """Catalog datasets that kedro-datasets has no class for."""
 
-from .fer2013 import FER2013Dataset
+from .fer2013_dataset import FER2013Dataset
 from .npz import NpzDataset
 
 __all__ = ["FER2013Dataset", "NpzDataset"]

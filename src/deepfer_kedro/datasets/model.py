@@ -67,7 +67,7 @@ class TrainedOrDefaultModelDataset(KerasModelDataset):
         try:
             path = self._get_load_path()
         except VersionNotFoundError:
-            from deepfer_kedro.inference.models import load_default_model
+            from deepfer_kedro.inference.loading import load_default_model
 
             logger.warning("No trained model saved in %s yet", self._filepath)
             return load_default_model()

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from deepfer_kedro.core.errors import NotAModelError
 from deepfer_kedro.inference.faces import DETECTORS, UnreadableImageError
-from deepfer_kedro.inference.models import RUNTIMES, ModelNotFoundError, load_model
+from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_model
 from deepfer_kedro.inference.predict import EmotionPredictor, expand_inputs, predict_paths, predict_video
 from deepfer_kedro.inference.settings import inference_settings
 from deepfer_kedro.labels import ROW_COLUMNS, Status

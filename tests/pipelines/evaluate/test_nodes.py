@@ -130,3 +130,11 @@ def test_accuracy_without_test_images_duplicated_in_train():
     assert metrics["train_duplicates"]["accuracy_without_them"] == pytest.approx(expected)
     assert "3 of these images have an exact duplicate" in format_metrics_table(metrics)
     assert "test_accuracy_without_train_duplicates" in evaluation_metrics_for_mlflow(metrics)
+
+
+def test_evaluate_ignores_the_ensemble_list_of_evaluate_ensemble():
+    faces, index = _faces()
+    model = _tiny_model(0)
+    alone = predict_emotions(model, faces, index, EVALUATION)
+    with_list = predict_emotions(model, faces, index, {**EVALUATION, "ensemble": ["2026-01-01/trained_model"]})
+    np.testing.assert_allclose(with_list[PROBABILITY_COLUMNS].to_numpy(), alone[PROBABILITY_COLUMNS].to_numpy())

@@ -205,3 +205,16 @@ def test_history_for_mlflow_and_curves():
     shown = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in shown] == ["loss", "accuracy"]
     assert [line.get_label() for line in shown[0].lines] == ["train", "val (PublicTest)"]
+
+
+def test_mixed_precision_is_the_networks_own_and_the_global_policy_is_put_back():
+    from deepfer_kedro.core.config import load_parameters
+    from deepfer_kedro.core.training import build_compiled_model
+
+    params = load_parameters("quick", "model.base_filters=4,model.stages=1,model.dense_units=[8]")
+    before = keras.config.dtype_policy().name
+    model = build_compiled_model(params["model"], {**params["training"], "mixed_precision": True},
+                                 params["augmentation"], 0, 64, 1)
+    assert keras.config.dtype_policy().name == before == "float32"
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert conv.dtype_policy.name == "mixed_bfloat16" and model.outputs[0].dtype == "float32"

@@ -42,8 +42,10 @@ def _prediction_table(image_index: pd.DataFrame, rows: np.ndarray, labels: np.nd
 def predict_emotions(trained_model: keras.Model, face_pixels: np.ndarray,
                      image_index: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
     """One row per face of ``evaluation['split']``: true and predicted emotion, confidence and
-    the 7 probabilities, with optional test-time augmentation (``tta.flip``, ``tta.shift_pixels``)."""
-    return predict_emotions_ensemble({"model": trained_model}, face_pixels, image_index, evaluation)
+    the 7 probabilities, with optional test-time augmentation (``tta.flip``, ``tta.shift_pixels``).
+    ``evaluation.ensemble`` is for ``evaluate_ensemble`` and plays no part here."""
+    return predict_emotions_ensemble({"model": trained_model}, face_pixels, image_index,
+                                     {**evaluation, "ensemble": []})
 
 
 def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: np.ndarray,

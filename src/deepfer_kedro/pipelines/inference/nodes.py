@@ -12,7 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from deepfer_kedro.inference.faces import UnreadableImageError, read_image
-from deepfer_kedro.inference.models import for_runtime
+from deepfer_kedro.inference.loading import for_runtime
 from deepfer_kedro.inference.predict import EmotionPredictor, annotate, result_rows, unreadable_row
 from deepfer_kedro.labels import ROW_COLUMNS
 

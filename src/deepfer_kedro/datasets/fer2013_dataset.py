@@ -23,9 +23,9 @@ CACHE_FORMAT = 1
 class FER2013Dataset(AbstractDataset[None, FER2013Faces]):
     """Read-only dataset: FER2013 from ``path`` as decoded faces, cached after the first load.
 
-    ``load()`` returns a dict: ``pixels`` (N, 48, 48) uint8, ``index`` (a frame with ``source``,
-    ``emotion`` and ``usage`` per row of ``pixels``), ``problems`` (undecodable or resized
-    images), ``layout``, ``location``, ``source_sha256`` and ``examined`` (images looked at).
+    ``load()`` returns ``FER2013Faces``: ``pixels`` (N, 48, 48) uint8, ``index`` (a frame with
+    ``source``, ``emotion`` and ``usage`` per row of ``pixels``), ``problems`` (undecodable or
+    resized images), ``layout``, ``location``, ``source_sha256`` and ``examined`` (images looked at).
     """
 
     def __init__(self, *, path: str, cache_dir: str | None = None, progress: bool = True,
@@ -50,22 +50,23 @@ class FER2013Dataset(AbstractDataset[None, FER2013Faces]):
 
     def load(self) -> FER2013Faces:
         try:
-            source, _ = find_source(self._path)
-            cache = self._cache_file(source)
+            source, layout = find_source(self._path)
+            digest = fingerprint(source)  # once: it keys the cache and is recorded with the faces
+            cache = self._cache_file(source, digest)
             if cache and cache.exists():
                 logger.info("Reusing decoded FER2013 from %s", cache)
                 return _read_cache(cache)
-            faces = load_faces(self._path, progress=self._progress)
+            faces = load_faces(self._path, progress=self._progress, found=(source, layout), sha256=digest)
         except FER2013Error as err:
             raise DatasetError(str(err)) from err  # Kedro shows a DatasetError's message as it is
         if cache:
             _write_cache(cache, faces)
         return faces
 
-    def _cache_file(self, source: Path) -> Path | None:
+    def _cache_file(self, source: Path, digest: str) -> Path | None:
         if self._cache_dir is None:
             return None
-        key = hashlib.sha256(f"{CACHE_FORMAT}|{source.resolve()}|{fingerprint(source)}".encode())
+        key = hashlib.sha256(f"{CACHE_FORMAT}|{source.resolve()}|{digest}".encode())
         return self._cache_dir / f"fer2013-{key.hexdigest()[:16]}.npz"
 
 
