@@ -1,12 +1,6 @@
 """The MLflow Model Registry on the embedded store: each logged model is a version of ``deepfer``,
 and ``champion`` follows the best PublicTest score; ``models:/deepfer@champion`` loads and serves."""
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -19,7 +13,7 @@ from deepfer_kedro.inference.loading import load_keras_model, load_model
 from deepfer_kedro.inference.registry import CHAMPION, SCORE_TAG
 from deepfer_kedro.inference.serving import ServedModel
 from tests.conftest import stop_group
-from tests.inference.test_serving import _image_b64, free_port, post
+from tests.inference.test_serving import _image_b64, mlflow_models_serve, post
 
 
 @pytest.fixture(scope="module")
@@ -58,23 +52,8 @@ def test_deepfer_loads_the_champion(store):
 @pytest.mark.slow
 def test_mlflow_models_serve_serves_the_champion(store, astronaut_rgb):
     uri, _ = store
-    port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/deepfer@champion",
-                               "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+    server, port = mlflow_models_serve("models:/deepfer@champion", MLFLOW_TRACKING_URI=uri)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()[-3000:]
-                assert time.monotonic() < deadline, "the server did not start in 120 s"
-                time.sleep(1)
         status, text = post(port, {"dataframe_split": {"columns": ["image"], "data": [[_image_b64(astronaut_rgb)]]}})
     finally:
         stop_group(server)

@@ -62,28 +62,35 @@ def post(port: int, body: dict) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
+def mlflow_models_serve(model_uri: str, **env: str) -> tuple[subprocess.Popen, int]:
+    """`mlflow models serve -m model_uri` on a free loopback port, once it answers /ping; stop it
+    with ``stop_group``."""
+    port = free_port()
+    env = {**os.environ, **env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+                               "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+            return server, port
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                stop_group(server)
+                raise AssertionError(f"the server did not start in 120 s: {server.stdout.read()[-3000:]}") from None
+            time.sleep(1)
+
+
 def reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
-    port = free_port()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(served_model_dir),
-                               "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+    server, port = mlflow_models_serve(str(served_model_dir))
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()[-3000:]
-                assert time.monotonic() < deadline, "the server did not start in 120 s"
-                time.sleep(1)
         blank = _image_b64(astronaut_rgb[:60, :60] * 0 + 128, "PNG")
         bomb = _image_b64(np.zeros((12_000, 12_000), np.uint8), "PNG")  # ~450 KB, 144 megapixels
         body = {"dataframe_split": {"columns": ["image", "name"],

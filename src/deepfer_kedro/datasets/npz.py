@@ -1,14 +1,14 @@
 """A versioned NumPy ``.npz`` dataset: a dict of arrays (or one array), loaded without pickle."""
 
-from pathlib import PurePosixPath
 from typing import Any
 
-import fsspec
 import numpy as np
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_protocol_and_path
+from kedro.io.core import DatasetError, Version
+
+from deepfer_kedro.datasets.versioned_file import VersionedFileDataset
 
 
-class NpzDataset(AbstractVersionedDataset[Any, Any]):
+class NpzDataset(VersionedFileDataset):
     """Saves ``{name: array}`` as one compressed or plain ``.npz`` file; with ``key``, saves and
     loads one array stored under that name.
 
@@ -24,17 +24,12 @@ class NpzDataset(AbstractVersionedDataset[Any, Any]):
 
     def __init__(self, *, filepath: str, key: str | None = None, compress: bool = False,
                  version: Version | None = None, metadata: dict[str, Any] | None = None) -> None:
-        protocol, path = get_protocol_and_path(filepath, version)
-        self._protocol = protocol
-        self._fs = fsspec.filesystem(protocol)
         self._compress = compress
         self._key = key
-        self.metadata = metadata
-        super().__init__(filepath=PurePosixPath(path), version=version,
-                         exists_function=self._fs.exists, glob_function=self._fs.glob)
+        super().__init__(filepath=filepath, version=version, metadata=metadata)
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "version": self._version, "key": self._key, "compress": self._compress}
+        return {**super()._describe(), "key": self._key, "compress": self._compress}
 
     def load(self) -> Any:
         path = self._get_load_path()
@@ -52,15 +47,6 @@ class NpzDataset(AbstractVersionedDataset[Any, Any]):
         if not isinstance(data, dict) or not data:
             raise DatasetError(f"NpzDataset {self._filepath} saves a non-empty dict of arrays, "
                                f"got {type(data).__name__}")
-        path = self._get_save_path()
-        self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
         writer = np.savez_compressed if self._compress else np.savez
-        with self._fs.open(path, "wb") as file:
+        with self._open_for_writing() as file:
             writer(file, **data)
-
-    def _exists(self) -> bool:
-        try:
-            path = self._get_load_path()
-        except DatasetError:
-            return False
-        return self._fs.exists(path)

@@ -1,13 +1,13 @@
 """A versioned ONNX model file, loaded for ONNX Runtime (an ONNX file holds no code)."""
 
-from pathlib import PurePosixPath
 from typing import Any
 
-import fsspec
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_protocol_and_path
+from kedro.io.core import DatasetError
+
+from deepfer_kedro.datasets.versioned_file import VersionedFileDataset
 
 
-class OnnxModelDataset(AbstractVersionedDataset[Any, Any]):
+class OnnxModelDataset(VersionedFileDataset):
     """Saves and loads ``deepfer_kedro.core.export.OnnxEmotionModel``.
 
     Example catalog entry::
@@ -17,18 +17,6 @@ class OnnxModelDataset(AbstractVersionedDataset[Any, Any]):
           filepath: data/06_models/exported_model.onnx
           versioned: true
     """
-
-    def __init__(self, *, filepath: str, version: Version | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
-        protocol, path = get_protocol_and_path(filepath, version)
-        self._protocol = protocol
-        self._fs = fsspec.filesystem(protocol)
-        self.metadata = metadata
-        super().__init__(filepath=PurePosixPath(path), version=version,
-                         exists_function=self._fs.exists, glob_function=self._fs.glob)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "version": self._version}
 
     def load(self) -> Any:
         from deepfer_kedro.core.export import OnnxEmotionModel
@@ -41,14 +29,5 @@ class OnnxModelDataset(AbstractVersionedDataset[Any, Any]):
         if not hasattr(data, "model_bytes"):
             raise DatasetError(f"OnnxModelDataset {self._filepath} saves an OnnxEmotionModel, "
                                f"got {type(data).__name__}")
-        path = self._get_save_path()
-        self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
-        with self._fs.open(path, "wb") as file:
+        with self._open_for_writing() as file:
             file.write(data.model_bytes)
-
-    def _exists(self) -> bool:
-        try:
-            path = self._get_load_path()
-        except DatasetError:
-            return False
-        return self._fs.exists(path)
