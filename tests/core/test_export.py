@@ -18,6 +18,7 @@ from deepfer_kedro.core.export import (
     export_model,
     predict_all,
     sha256,
+    weights_sha256,
 )
 from deepfer_kedro.inference.loading import for_runtime, load_default_model, load_model
 
@@ -62,6 +63,7 @@ def test_the_shipped_int8_export_matches_its_card_and_source():
     card = json.loads(default_model.ONNX_CARD.read_text())
     assert card["sha256"] == sha256(default_model.ONNX_FILE) and card["precision"] == "int8"
     assert card["source_model"]["sha256"] == sha256(default_model.MODEL_FILE)
+    assert card["source_model"]["weights_sha256"] == weights_sha256(load_default_model("keras"))
     measured = card["privatetest"]
     assert measured["faces"] == 3589 and measured["exported"]["top1"] >= measured["keras"]["top1"] - 0.01
     assert measured["agreement_with_keras"]["top1_agreement"] >= INT8_MIN_TOP1_AGREEMENT

@@ -11,6 +11,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from deepfer_kedro.core.config import load_parameters
+from deepfer_kedro.core.export import weights_sha256
 from deepfer_kedro.fer2013 import FER2013Faces
 from deepfer_kedro.pipeline_registry import register_pipelines
 
@@ -72,6 +73,7 @@ def test_the_export_and_the_served_model_hold_the_trained_network(outputs):
     _, catalog = outputs
     served, card, exported = catalog.load("served_model"), catalog.load("export_card"), catalog.load("exported_model")
     assert served.model is exported and served.publictest_accuracy == card["publictest"]["exported"]["top1"]
+    assert card["source_model"]["weights_sha256"] == weights_sha256(catalog.load("trained_model"))
     assert set(served.settings) >= {"min_face_size", "detector", "max_image_pixels"}
     assert "annotate" not in served.settings
     faces = catalog.load("face_pixels")[:16]

@@ -164,6 +164,17 @@ def predict_all(model: Any, faces: np.ndarray, batch_size: int = 256) -> np.ndar
                            for i in range(0, len(faces), batch_size)])
 
 
+def weights_sha256(model: Any) -> str:
+    """sha256 of a model's weights (shapes and float32 bytes, in order): which network an export
+    came from, when there is no file to hash (a Kedro node gets the model, not its file)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        array = np.asarray(weight, dtype=np.float32)
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as file:
@@ -217,7 +228,7 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
         "input": {"name": INPUT_NAME, "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 1], "dtype": "uint8",
                   "scaling": "gray 0-255 faces; the file scales them to [0, 1] itself"},
         "output": "7 probabilities in the order of labels",
-        "source_model": source or {},
+        "source_model": {**(source or {}), "weights_sha256": weights_sha256(model)},
         "calibration": (f"{len(calibration_faces)} FER2013 training faces" if precision == "int8" else None),
         "publictest": None if publictest is None else {"faces": int(len(val_faces)), "exported": publictest},
         "privatetest": {"faces": int(len(test_faces)), "exported": scores(probabilities, test_labels),
