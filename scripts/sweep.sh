@@ -9,7 +9,8 @@
 # goes to data/sweeps/<env>-seed<N>.log; the exit status is the number of runs that failed.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# the project in the current folder (a clone of DeepFER), else the one this script belongs to
+if [ -f pyproject.toml ] && [ -d conf ]; then ROOT=$PWD; else ROOT=$(cd "$(dirname "$0")/.." && pwd); fi
 if [ $# -lt 3 ]; then
   echo "usage: $0 ENV \"PARAMS\" SEED..." >&2
   exit 2
@@ -19,13 +20,16 @@ PARAMS=$2
 shift 2
 mkdir -p "$ROOT/data/sweeps"
 cd "$ROOT"
+KEDRO=${KEDRO:-$ROOT/.venv/bin/kedro}  # or the kedro of another environment
+[ -x "$KEDRO" ] || KEDRO=$(command -v kedro || true)
+[ -n "$KEDRO" ] || { echo "kedro is not installed: run scripts/setup.sh" >&2; exit 2; }
 [ -n "${MLFLOW_TRACKING_URI:-}" ] || echo "MLFLOW_TRACKING_URI is not set: the runs share the SQLite file mlflow.db" >&2
 
 declare -A pids
 for seed in "$@"; do
   params="seed=$seed${PARAMS:+,$PARAMS}"
   log="data/sweeps/$ENV_NAME-seed$seed.log"
-  .venv/bin/kedro run --env "$ENV_NAME" --params "$params" >"$log" 2>&1 &
+  "$KEDRO" run --env "$ENV_NAME" --params "$params" >"$log" 2>&1 &
   pids[$seed]=$!
   echo "started seed $seed (pid ${pids[$seed]}): kedro run --env $ENV_NAME --params $params > $log"
 done

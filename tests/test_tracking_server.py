@@ -1,6 +1,7 @@
 """A team's shared tracking server: scripts/tracking-server.sh starts PostgreSQL and `mlflow server`
 on loopback, two clones of the project run `kedro run --env quick` against it at the same time,
-and both runs are read back through the MLflow client; then the script stops both servers."""
+then a sweep (scripts/sweep.sh) runs two seeds side by side in one clone, and every run is read
+back through the MLflow client; then the script stops both servers."""
 
 import os
 import shutil
@@ -78,6 +79,14 @@ def test_two_clones_log_to_one_postgres_backed_server_at_the_same_time(server, r
         names = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"model", "plots", "data"} <= names  # the served model is an MLflow logged model: see below
     assert len(client.search_model_versions("name='deepfer'")) == 2
+
+    sweep = subprocess.run(["bash", str(SCRIPT.with_name("sweep.sh")), "quick", "training.epochs=1", "3", "4"],
+                           cwd=tmp_path / "clone1", capture_output=True, text=True, timeout=1200,
+                           env={**os.environ, "MLFLOW_TRACKING_URI": uri, "KEDRO_DISABLE_TELEMETRY": "true",
+                                "KEDRO": str(Path(sys.executable).parent / "kedro")})
+    assert sweep.returncode == 0 and "2 of 2 runs finished" in sweep.stdout, sweep.stdout + sweep.stderr
+    names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
+    assert names == [f"__default__ quick vgg_fer seed {seed}" for seed in (1, 2, 3, 4)]
     stored = subprocess.run(["psql", "-h", "127.0.0.1", "-p", env["PG_PORT"], "-U", "mlflow", "-d", "mlflow", "-tAc",
                              "SELECT count(*) FROM runs"], capture_output=True, text=True, timeout=60)
-    assert stored.stdout.strip() == "2", stored.stderr  # the runs live in PostgreSQL
+    assert stored.stdout.strip() == "4", stored.stderr  # the runs live in PostgreSQL
