@@ -41,3 +41,17 @@ def test_missing_model_exits_with_advice(tmp_path, capsys, astronaut_rgb):
     cv2.imwrite(str(tmp_path / "a.jpg"), astronaut_rgb)
     assert main(["predict", str(tmp_path / "a.jpg"), "--model", str(tmp_path / "no.keras")]) == 2
     assert "kedro run" in capsys.readouterr().err
+
+
+def test_export_without_fer2013_names_where_to_put_it_and_writes_nothing(tiny_model_file, tmp_path, capsys):
+    code = main(["export", "--model", str(tiny_model_file), "--out", str(tmp_path / "out"),
+                 "--data", str(tmp_path / "no_data")])
+    assert code == 2
+    assert "no_data" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_of_a_model_that_is_not_one(tmp_path, capsys):
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    assert main(["export", "--model", str(tmp_path / "junk.keras"), "--out", str(tmp_path / "out")]) == 2
+    assert "junk.keras: not a Keras model" in capsys.readouterr().err
