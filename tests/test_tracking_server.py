@@ -40,8 +40,10 @@ def server():
         yield f"http://127.0.0.1:{env['MLFLOW_PORT']}", env
     finally:
         stopped = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120)
+        left = subprocess.run(["pgrep", "-af", str(folder)], capture_output=True, text=True).stdout
         shutil.rmtree(folder, ignore_errors=True)
     assert stopped.returncode == 0 and "PostgreSQL stopped" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert not left.strip(), f"still running after stop: {left}"  # mlflow's workers and PostgreSQL's backends
 
 
 def clone(root: Path, real_zip: Path) -> Path:
