@@ -10,7 +10,7 @@ import pytest
 from kedro.io import DatasetError
 
 from deepfer_kedro.fer2013 import FER2013Error
-from deepfer_kedro.hooks import ExpectedErrorHook, StartupChecksHook
+from deepfer_kedro.hooks import ExpectedErrorHook, StartupChecksHook, create_experiment
 from tests.conftest import PROJECT_ROOT
 
 
@@ -41,6 +41,21 @@ def test_server_check_passes_the_embedded_store_and_names_an_unreachable_server(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     with pytest.raises(SystemExit, match=f"{uri} .*does not answer.*unset MLFLOW_TRACKING_URI"):
         StartupChecksHook(timeout_s=2).after_context_created(None)
+
+
+def test_an_experiment_created_by_another_run_meanwhile_is_no_error(tmp_path, monkeypatch):
+    # two runs started together against a fresh server: both see no experiment, one creates it first
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    conf = {"server": {"mlflow_tracking_uri": uri},
+            "tracking": {"experiment": {"name": "deepfer", "create_experiment_kwargs": {}}}}
+    create_experiment(conf)
+    first = MlflowClient(uri).get_experiment_by_name("deepfer").experiment_id
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", lambda self, name: None)  # the other run's view
+    create_experiment(conf)
+    monkeypatch.undo()
+    assert [e.experiment_id for e in MlflowClient(uri).search_experiments() if e.name == "deepfer"] == [first]
 
 
 def test_kedro_run_with_an_unreachable_server_stops_at_once_with_advice(tmp_path):

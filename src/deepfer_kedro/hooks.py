@@ -14,6 +14,7 @@ import mlflow
 import mlflow.data
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
+from mlflow.exceptions import MlflowException
 
 from deepfer_kedro.fer2013 import FER2013Error
 from deepfer_kedro.models import WeightsUnavailableError
@@ -50,6 +51,8 @@ class StartupChecksHook:
         if context is not None:
             set_aside_killed_runs(Path(context.project_path) / "data")
         self.check_tracking_server()
+        if context is not None:
+            create_experiment(context.config_loader["mlflow"])
 
     def check_tracking_server(self) -> None:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or ""
@@ -63,6 +66,23 @@ class StartupChecksHook:
                 f"({getattr(err, 'reason', err)}). Start it (for example `mlflow server --host 127.0.0.1 "
                 f"--port 5000`), or unset MLFLOW_TRACKING_URI to track in the embedded store mlflow.db."
             ) from None
+
+
+def create_experiment(mlflow_conf: dict[str, Any]) -> None:
+    """Create the experiment before kedro-mlflow looks it up: runs started together against a fresh
+    server would otherwise race to create it, and all but one stop with RESOURCE_ALREADY_EXISTS."""
+    experiment = mlflow_conf["tracking"]["experiment"]
+    kwargs = experiment.get("create_experiment_kwargs") or {}
+    if kwargs.get("artifact_location"):
+        return  # kedro-mlflow resolves a relative location against the project; leave it to it
+    client = mlflow.MlflowClient(mlflow_conf["server"]["mlflow_tracking_uri"])
+    if client.get_experiment_by_name(experiment["name"]) is not None:
+        return
+    try:
+        client.create_experiment(experiment["name"], tags=kwargs.get("tags"))
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
 
 
 class ReproducibilityTagsHook:

@@ -22,6 +22,8 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # Environments such as conf/quick override only the keys they name.
     "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
+    # kedro-mlflow's own patterns, declared here so the startup hook can read mlflow.yml before it
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
     # mlflow.yml reads MLFLOW_TRACKING_URI with ${oc.env:...}.
     "custom_resolvers": {"oc.env": oc.env},
 }
