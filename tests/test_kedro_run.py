@@ -34,16 +34,21 @@ def latest(project: Path, path: str) -> Path:
     return folder / versions(project, path)[-1] / folder.name
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, real_zip):
-    """A copy of the project's configuration around the real archive, run once."""
-    root = tmp_path_factory.mktemp("project")
+def project_copy(root: Path, real_zip: Path) -> Path:
+    """A copy of the project's configuration around the real archive."""
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
     (root / "src").mkdir()  # the package itself is installed (pip install -e .)
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     (root / "data" / "01_raw").mkdir(parents=True)
     (root / "data" / "01_raw" / "fer2013.zip").symlink_to(real_zip)
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, real_zip):
+    """The quick run, once."""
+    root = project_copy(tmp_path_factory.mktemp("project"), real_zip)
     done = kedro(root, "run", "--env", "quick")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return root
@@ -87,6 +92,22 @@ def test_metrics_agree_with_the_saved_predictions(project):
         assert 0 <= metrics[name] <= 1, name
     history = pd.read_csv(latest(project, "data/07_model_output/training_history.csv"))
     assert history["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_streaming_from_shards_trains_and_scores_exactly_as_in_memory(project, tmp_path, real_zip):
+    streamed = project_copy(tmp_path / "streamed", real_zip)
+    done = kedro(streamed, "run", "--env", "quick", "--params", "face_storage=shards")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert not (streamed / "data/03_primary/face_pixels.npz").exists()
+    manifest = json.loads(latest(streamed, "data/05_model_input/face_shards.json").read_text())
+    assert manifest["count"] == 35887 and manifest["face_shape"] == [48, 48] and len(manifest["shards"]) == 9
+    timing = ["epoch_seconds"]
+    history = [pd.read_csv(latest(p, "data/07_model_output/training_history.csv")).drop(columns=timing)
+               for p in (project, streamed)]
+    pd.testing.assert_frame_equal(*history, rtol=1e-5)  # the same batches, so the same training
+    metrics = [json.loads(latest(p, "data/08_reporting/evaluation_metrics.json").read_text())
+               for p in (project, streamed)]
+    assert metrics[0]["accuracy"] == metrics[1]["accuracy"] and metrics[0]["macro_f1"] == metrics[1]["macro_f1"]
 
 
 def test_the_quick_model_learns_something_real(project):

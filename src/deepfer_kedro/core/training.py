@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from deepfer_kedro.core.batches import EpochOrder, FaceBatches
 from deepfer_kedro.core.saving import without_optimizer
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES
 from deepfer_kedro.models import build_augmentation, build_model
@@ -163,13 +164,14 @@ def build_compiled_model(model: dict[str, Any], training: dict[str, Any], augmen
     return classifier
 
 
-def measure_epoch_seconds(classifier: keras.Model, x_train: np.ndarray, x_val: np.ndarray,
-                          batch_size: int) -> float:
+def measure_epoch_seconds(classifier: keras.Model, train_batches: FaceBatches, val_batches: FaceBatches) -> float:
     """Seconds one epoch will take, measured the way ``fit`` runs it: a few compiled executions of
     the real train and val steps (after one that compiles), scaled to the split sizes. The weights
     and the optimizer state are put back afterwards, so training starts as if unprobed."""
+    batch_size = train_batches.batch_size
     per_call = batch_size * max(1, int(classifier.steps_per_execution or 1))
     probe = per_call * max(1, 4 // max(1, int(classifier.steps_per_execution or 1)))
+    x_train, x_val = train_batches[0][0], val_batches[0][0]
     x = np.resize(x_train, (probe, *x_train.shape[1:]))
     y = keras.utils.to_categorical(np.arange(probe) % NUM_CLASSES, NUM_CLASSES)
     xv = np.resize(x_val, (probe, *x_val.shape[1:]))
@@ -190,7 +192,7 @@ def measure_epoch_seconds(classifier: keras.Model, x_train: np.ndarray, x_val: n
     classifier.set_weights(weights)
     for variable, value in zip(classifier.optimizer.variables, optimizer_state, strict=True):
         variable.assign(value)
-    return timings["train"] * len(x_train) + timings["val"] * len(x_val)
+    return timings["train"] * len(train_batches.rows) + timings["val"] * len(val_batches.rows)
 
 
 def configure_distribution(kind: str | None, batch_size: int) -> int:
@@ -222,41 +224,55 @@ def plan_epochs(epochs: int, epoch_seconds: float, budget_s: float) -> int:
     return max(1, min(epochs, int(budget_s / max(epoch_seconds, 1e-6))))
 
 
-def train_model(face_pixels: np.ndarray, image_index: pd.DataFrame,
+def train_model(face_pixels, image_index: pd.DataFrame,
                 class_weights: dict[str, float], model: dict[str, Any], training: dict[str, Any],
                 augmentation: dict[str, Any], seed: int) -> tuple[keras.Model, pd.DataFrame]:
     """Trains on the train split, keeps the checkpoint that is best on the val split (PublicTest)
     and returns it without optimizer state, with the per-epoch history.
 
+    ``face_pixels`` is the decoded array, or any array-like that reads rows on demand (the
+    ``FaceShards`` of the streaming input path): batches are read by row either way, in the
+    same order for the same seed (``FaceBatches``).
+
     With ``training.time_budget_s`` the epochs are first sized to the budget from a measured
     epoch time (``measure_epoch_seconds``), and training stops before the budget runs out."""
     started = time.monotonic()
     limit = training.get("max_images_per_class")
-    x_train, y_train = select_split(face_pixels, image_index, "train", limit, seed)
-    x_val, y_val = select_split(face_pixels, image_index, "val", limit, seed)
+    train_rows = split_rows(image_index, "train", limit, seed)
+    val_rows = split_rows(image_index, "val", limit, seed)
     batch_size = int(training["batch_size"])
     epochs = int(training["epochs"])
     devices = configure_distribution(training.get("distribution"), batch_size)
     if devices > 1:  # every batch, the last one too, must split evenly across the devices
-        keep_train, keep_val = len(x_train) // devices * devices, len(x_val) // devices * devices
-        if (len(x_train), len(x_val)) != (keep_train, keep_val):
+        keep_train, keep_val = len(train_rows) // devices * devices, len(val_rows) // devices * devices
+        if (len(train_rows), len(val_rows)) != (keep_train, keep_val):
             logger.info("Data parallel: the last %d train and %d val faces are left out so that every batch splits "
-                        "over %d devices", len(x_train) - keep_train, len(x_val) - keep_val, devices)
-        x_train, y_train, x_val, y_val = x_train[:keep_train], y_train[:keep_train], x_val[:keep_val], y_val[:keep_val]
-    classifier = build_compiled_model(model, training, augmentation, seed, len(x_train), epochs)
+                        "over %d devices", len(train_rows) - keep_train, len(val_rows) - keep_val, devices)
+        train_rows, val_rows = train_rows[:keep_train], val_rows[:keep_val]
+    labels = image_index["label"].to_numpy("int64")
+    weights = None
+    if training.get("use_class_weights", True):
+        weights = np.array([float(class_weights[e]) for e in EMOTIONS], dtype="float32")
+        if limit:
+            logger.warning("Class weights come from the whole train split but training uses at most %d images "
+                           "per emotion; consider training.use_class_weights: false", limit)
+    train_batches = FaceBatches(face_pixels, train_rows, labels[train_rows], batch_size, seed, weights)
+    val_batches = FaceBatches(face_pixels, val_rows, labels[val_rows], batch_size, shuffle=False)
+    classifier = build_compiled_model(model, training, augmentation, seed, len(train_rows), epochs)
     budget = training.get("time_budget_s")
     estimate = None
     if budget:
-        estimate = measure_epoch_seconds(classifier, x_train, x_val, batch_size)
+        estimate = measure_epoch_seconds(classifier, train_batches, val_batches)
         planned = plan_epochs(epochs, estimate, float(budget) - (time.monotonic() - started))
         logger.info("An epoch should take %.2f s: %d of the recipe's %d epochs fit in training.time_budget_s=%s",
                     estimate, planned, epochs, budget)
         if planned < epochs:  # the schedule must end with the training, so rebuild for fewer epochs
             epochs = planned
-            classifier = build_compiled_model(model, training, augmentation, seed, len(x_train), epochs)
+            classifier = build_compiled_model(model, training, augmentation, seed, len(train_rows), epochs)
     resume = resume_folder(training, {"model": model, "augmentation": augmentation, "seed": seed, "epochs": epochs,
-                                      "images": [len(x_train), len(x_val)], "labels": int(y_train.sum())})
-    history = fit_with_checkpoint(classifier, x_train, y_train, x_val, y_val, class_weights, training, epochs, seed,
+                                      "images": [len(train_rows), len(val_rows)],
+                                      "labels": int(labels[train_rows].sum())})
+    history = fit_with_checkpoint(classifier, train_batches, val_batches, training, epochs, seed,
                                   started + float(budget) if budget else None, resume)
     if estimate is not None:
         history["estimated_epoch_seconds"] = estimate
@@ -301,15 +317,15 @@ def _finished_epochs(folder: Path) -> pd.DataFrame | None:
     return history
 
 
-def fit_with_checkpoint(classifier: keras.Model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
-                        y_val: np.ndarray, class_weights: dict[str, float], training: dict[str, Any], epochs: int,
-                        seed: int, deadline: float | None = None, resume: Path | None = None) -> pd.DataFrame:
+def fit_with_checkpoint(classifier: keras.Model, train_batches: FaceBatches, val_batches: FaceBatches,
+                        training: dict[str, Any], epochs: int, seed: int, deadline: float | None = None,
+                        resume: Path | None = None) -> pd.DataFrame:
     """``fit`` with the recipe's callbacks; leaves ``classifier`` holding the epoch best on val.
 
     With ``resume`` (a folder), the state after each epoch is kept there (Keras'
     ``BackupAndRestore``, the best checkpoint and the history), so the same command after an
-    interruption, even ``kill -9``, continues from the last finished epoch; the folder is removed
-    once training ends."""
+    interruption, even ``kill -9``, continues from the last finished epoch, with the same batch
+    order; the folder is removed once training ends."""
     keras.utils.set_random_seed(seed)
     monitor = training["checkpoint"]["monitor"]
     mode = training["checkpoint"].get("mode", "max")
@@ -320,7 +336,7 @@ def fit_with_checkpoint(classifier: keras.Model, x_train: np.ndarray, y_train: n
         done = _finished_epochs(folder) if resume else None
         if done is not None:
             logger.info("Resuming an interrupted training from %s after epoch %d", folder, len(done))
-        callbacks: list[keras.callbacks.Callback] = [EpochLog(epochs)]
+        callbacks: list[keras.callbacks.Callback] = [EpochOrder(train_batches), EpochLog(epochs)]
         if training.get("ema_momentum"):  # validate and checkpoint the averaged weights
             callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
         best_so_far = None if done is None or monitor not in done or not best.is_file() else float(
@@ -338,20 +354,11 @@ def fit_with_checkpoint(classifier: keras.Model, x_train: np.ndarray, y_train: n
             callbacks.append(keras.callbacks.EarlyStopping(**training["early_stopping"], restore_best_weights=False))
         if training.get("reduce_lr") and training.get("lr_schedule", "plateau") == "plateau":
             callbacks.append(keras.callbacks.ReduceLROnPlateau(**training["reduce_lr"]))
-        limit = training.get("max_images_per_class")
-        weights = ({EMOTIONS.index(e): float(w) for e, w in class_weights.items()}
-                   if training.get("use_class_weights", True) else None)
-        if weights and limit:
-            logger.warning("Class weights come from the whole train split but training uses at most %d images "
-                           "per emotion; consider training.use_class_weights: false", limit)
         logger.info("Training %s on %d images, selecting on %d val images, %d epochs at most",
-                    classifier.name, len(x_train), len(x_val), epochs)
-        classifier.fit(
-            x_train, keras.utils.to_categorical(y_train, NUM_CLASSES),
-            validation_data=(x_val, keras.utils.to_categorical(y_val, NUM_CLASSES)),
-            batch_size=int(training["batch_size"]), epochs=epochs, class_weight=weights,
-            callbacks=callbacks, shuffle=True, verbose=training.get("verbose", "auto"),
-        )
+                    classifier.name, len(train_batches.rows), len(val_batches.rows), epochs)
+        # the batches carry their order and class weights: fit must not shuffle or weight again
+        classifier.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks,
+                       shuffle=False, verbose=training.get("verbose", "auto"))
         classifier.load_weights(best)
         table = pd.read_csv(log)  # every epoch, those before an interruption too
         if resume:

@@ -1,6 +1,7 @@
 """Catalog datasets that kedro-datasets has no class for."""
 
+from .face_shards import FaceShardsDataset
 from .fer2013_dataset import FER2013Dataset
 from .npz import NpzDataset
 
-__all__ = ["FER2013Dataset", "NpzDataset"]
+__all__ = ["FER2013Dataset", "FaceShardsDataset", "NpzDataset"]

@@ -126,17 +126,19 @@ def test_class_weights_reach_fit_by_label_position(monkeypatch):
     seen = {}
     fit = keras.Model.fit
 
-    def spy(self, *args, **kwargs):
-        seen.update(kwargs)
-        return fit(self, *args, **kwargs)
+    def spy(self, batches, **kwargs):
+        seen["batch"], seen["kwargs"] = batches[0], kwargs
+        return fit(self, batches, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", spy)
     weights = {e: float(i + 1) for i, e in enumerate(EMOTIONS)}
     train_model(*learnable_faces(2), weights, SMALL_NET, {**TRAINING, "epochs": 1}, {}, seed=0)
-    assert seen["class_weight"] == {i: float(i + 1) for i in range(7)}
+    faces, one_hot, sample_weights = seen["batch"]
+    np.testing.assert_array_equal(sample_weights, one_hot.argmax(axis=1) + 1.0)
+    assert "class_weight" not in seen["kwargs"] and seen["kwargs"]["shuffle"] is False  # the batches carry both
     train_model(*learnable_faces(2), weights, SMALL_NET,
                 {**TRAINING, "epochs": 1, "use_class_weights": False}, {}, seed=0)
-    assert seen["class_weight"] is None
+    assert len(seen["batch"]) == 2  # faces and labels, no weights
 
 
 def test_training_learns_logs_every_metric_and_keeps_the_best_val_epoch():
