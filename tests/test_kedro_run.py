@@ -36,6 +36,7 @@ def latest(project: Path, path: str) -> Path:
 
 def project_copy(root: Path, real_zip: Path) -> Path:
     """A copy of the project's configuration around the real archive."""
+    root.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
     (root / "src").mkdir()  # the package itself is installed (pip install -e .)
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))

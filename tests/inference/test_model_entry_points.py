@@ -31,7 +31,7 @@ def recipe_model(tmp_path_factory) -> Path:
 
     params = load_parameters("sota", "model.base_filters=4,model.stages=2,model.dense_units=[16]")
     model = build_model(params["model"], build_augmentation(params["augmentation"], seed=0))
-    assert "random_affine" in [layer.name for layer in model.get_layer("augmentation").layers]
+    assert any(layer.name.startswith("random_affine") for layer in model.get_layer("augmentation").layers)
     path = tmp_path_factory.mktemp("recipe") / "recipe.keras"
     model.save(path)
     return path

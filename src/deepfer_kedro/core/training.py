@@ -251,7 +251,7 @@ def train_model(face_pixels, image_index: pd.DataFrame,
         train_rows, val_rows = train_rows[:keep_train], val_rows[:keep_val]
     labels = image_index["label"].to_numpy("int64")
     weights = None
-    if training.get("use_class_weights", True):
+    if training.get("use_class_weights", True) and class_weights:  # {}: none computed, train unweighted
         weights = np.array([float(class_weights[e]) for e in EMOTIONS], dtype="float32")
         if limit:
             logger.warning("Class weights come from the whole train split but training uses at most %d images "
