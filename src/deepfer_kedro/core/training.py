@@ -294,14 +294,21 @@ def _finished_epochs(folder: Path) -> pd.DataFrame | None:
     """The history of the epochs an interrupted run finished and backed up, or None to start
     afresh. A kill can land between two writes: rows past the backed-up epoch are dropped (they
     are trained again), and a half-written best checkpoint is discarded."""
-    log, best = folder / "history.csv", folder / "best.weights.h5"
+    log, best, backup = folder / "history.csv", folder / "best.weights.h5", folder / "backup"
     epochs = 0
     for name in ("training_metadata.json", "training_metadata.json.bkp"):
         try:
-            epochs = int(json.loads((folder / "backup" / name).read_text())["epoch"])
-            break
+            epochs = int(json.loads((backup / name).read_text())["epoch"])
         except (OSError, ValueError, KeyError):
             continue
+        if name.endswith(".bkp"):
+            # killed while writing the newest state: go back to the previous pair, which Keras
+            # itself only does for unreadable weights, not for a half-written metadata file
+            logger.warning("The newest training state in %s was being written when training stopped; "
+                           "resuming from the one before", backup)
+            shutil.copy(backup / "latest.weights.h5.bkp", backup / "latest.weights.h5")
+            shutil.copy(backup / name, backup / "training_metadata.json")
+        break
     if not epochs or not log.is_file():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)

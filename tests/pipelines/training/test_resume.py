@@ -48,3 +48,22 @@ def test_the_same_command_after_kill_9_continues_from_the_last_finished_epoch(tm
     epochs_trained_again = (second.stdout + second.stderr).count("Epoch ")
     assert epochs_trained_again <= 12 - finished_before + 1
     assert not list(resume.iterdir())  # the state is removed once training ends
+
+
+def test_a_kill_while_the_newest_state_is_written_resumes_from_the_one_before(tmp_path):
+    # Keras' BackupAndRestore opens training_metadata.json for writing after the weights: a kill
+    # in between leaves it empty, which Keras itself cannot read (CI saw this)
+    from deepfer_kedro.core.training import _finished_epochs
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "latest.weights.h5").write_bytes(b"epoch 3 weights")
+    (backup / "latest.weights.h5.bkp").write_bytes(b"epoch 2 weights")
+    (backup / "training_metadata.json").write_text("")
+    (backup / "training_metadata.json.bkp").write_text('{"epoch": 2, "batch": -1}')
+    pd.DataFrame({"accuracy": [0.1, 0.2, 0.3], "val_accuracy": [0.1, 0.2, 0.3]}).to_csv(tmp_path / "history.csv",
+                                                                                      index=False)
+    history = _finished_epochs(tmp_path)
+    assert history["accuracy"].tolist() == [0.1, 0.2]
+    assert (backup / "latest.weights.h5").read_bytes() == b"epoch 2 weights"
+    assert (backup / "training_metadata.json").read_text() == '{"epoch": 2, "batch": -1}'
