@@ -18,8 +18,8 @@ class FaceBatches(keras.utils.PyDataset):
     permutation drawn from ``(seed, epoch)``; ``EpochOrder`` tells it the epoch ``fit`` is in."""
 
     def __init__(self, faces, rows: np.ndarray, labels: np.ndarray, batch_size: int, seed: int = 0,
-                 class_weights: np.ndarray | None = None, shuffle: bool = True, workers: int = 1) -> None:
-        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=4)
+                 class_weights: np.ndarray | None = None, shuffle: bool = True) -> None:
+        super().__init__()  # read on the training thread: fast enough (docs/benchmarks.md, Streaming input)
         self.faces = faces
         self.rows = np.asarray(rows, dtype=np.int64)
         self.labels = np.asarray(labels, dtype=np.int64)

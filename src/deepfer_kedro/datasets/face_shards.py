@@ -108,10 +108,11 @@ class FaceShardsDataset(VersionedFileDataset):
             name = f"{manifest_path.stem}-{number:05d}-of-{total:05d}.array_record"
             # group_size:1: every record its own chunk, so one face reads without its neighbours
             writer = ArrayRecordWriter(str(manifest_path.parent / name), "group_size:1")
-            for face in data[start:start + self._rows_per_shard]:
+            shard = data[start:start + self._rows_per_shard]
+            for face in shard:
                 writer.write(np.ascontiguousarray(face).tobytes())
             writer.close()
-            shards.append({"file": name, "first_row": start, "rows": len(data[start:start + self._rows_per_shard])})
+            shards.append({"file": name, "first_row": start, "rows": len(shard)})
         # the manifest last: shards without one are an unfinished save, never loaded
         manifest = {"count": count, "face_shape": list(data.shape[1:]), "dtype": str(data.dtype), "shards": shards}
         manifest_path.write_text(json.dumps(manifest, indent=1))
