@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from deepfer_kedro.core.errors import NotAModelError
+from deepfer_kedro.core.export import RECHECK_MARGIN
 from deepfer_kedro.inference.faces import DETECTORS, UnreadableImageError
 from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_model
 from deepfer_kedro.inference.predict import EmotionPredictor, expand_inputs, predict_paths, predict_video
@@ -88,6 +89,9 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--data", default="data/01_raw", help="FER2013 (any layout): training faces calibrate int8, "
                         "PrivateTest measures the card")
     export.add_argument("--calibration-faces", type=_positive_int, default=1024)
+    export.add_argument("--recheck-margin", type=float, default=RECHECK_MARGIN,
+                        help="int8: faces whose two likeliest emotions are closer than this are re-run in float "
+                        "inside the file, so its top-1 follows the Keras model's (0: never)")
     serve = commands.add_parser("serve", aliases=["serve-demo"],
                                 help="serve the model over HTTP (MLflow's JSON, request size limits) with a live "
                                      "demo page at / (photo upload or camera)")
@@ -268,9 +272,10 @@ def export(args: argparse.Namespace) -> int:
     source["data_sha256"] = faces.source_sha256
     val, labels = split == "val", index["label"].to_numpy()
     card = export_model(model, args.out, faces.pixels[chosen], faces.pixels[test], labels[test], args.precision,
-                        source, val_faces=faces.pixels[val], val_labels=labels[val])
+                        source, val_faces=faces.pixels[val], val_labels=labels[val], recheck_margin=args.recheck_margin)
     card["command"] = (f"deepfer export --model {args.model or 'default'} --out {args.out} "
-                       f"--precision {args.precision} --data {args.data} --calibration-faces {args.calibration_faces}")
+                       f"--precision {args.precision} --data {args.data} --calibration-faces {args.calibration_faces} "
+                       f"--recheck-margin {args.recheck_margin}")
     (Path(args.out) / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return 0
 
