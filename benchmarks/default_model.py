@@ -57,6 +57,8 @@ def main() -> None:
                         "benchmarks/gpu_train.py --budget-s 330 on one NVIDIA H200, conf/sota, seed 42, 74 epochs, "
                         "checkpoint best on PublicTest (epoch 69); see ../shared/models/README.md",
                         help="how the source model was trained")
+    parser.add_argument("--base-filters", type=int, help="the source's first-stage filters when they differ from "
+                        "the environment's (a network narrowed by benchmarks/distill_fast_model.py)")
     parser.add_argument("--data", default=str(PROJECT_ROOT / "data/01_raw"))
     parser.add_argument("--out", default=str(MODEL_FILE.parent))
     parser.add_argument("--rebuild", action="store_true", help="write the shipped file again even if it was made "
@@ -65,6 +67,8 @@ def main() -> None:
     out = Path(args.out)
     source = Path(args.source)
     params = load_parameters(args.env)
+    if args.base_filters:
+        params["model"] = {**params["model"], "base_filters": args.base_filters}
 
     shipped = out / MODEL_FILE.name
     previous = json.loads((out / CARD_JSON.name).read_text()) if (out / CARD_JSON.name).is_file() else {}
