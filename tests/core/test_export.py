@@ -12,6 +12,7 @@ from deepfer_kedro.core.errors import NotAModelError
 from deepfer_kedro.core.export import (
     FLOAT32_TOLERANCE,
     INT8_MIN_TOP1_AGREEMENT,
+    INT8_TOLERANCE,
     NotAnOnnxModelError,
     OnnxEmotionModel,
     add_float_recheck,
@@ -57,6 +58,7 @@ def test_export_follows_the_keras_model_on_200_real_privatetest_faces(precision,
         assert agreement["max_abs_difference"] < FLOAT32_TOLERANCE and agreement["top1_agreement"] >= 0.995
     else:  # int8 with its near ties re-run in float: 1 byte a weight, plus 2 for the float16 re-check
         assert agreement["top1_agreement"] >= INT8_MIN_TOP1_AGREEMENT
+        assert agreement["max_abs_difference"] < INT8_TOLERANCE
         assert (tmp_path / "deepfer.onnx").stat().st_size < 0.8 * 4 * shipped_keras.count_params()
         assert 0 < card["near_ties_rerun_in_float"]["share_of_privatetest"] < 0.1
     exported_top1, keras_top1 = card["privatetest"]["exported"]["top1"], card["privatetest"]["keras"]["top1"]
@@ -92,6 +94,8 @@ def test_the_shipped_int8_export_matches_its_card_and_source():
     measured = card["privatetest"]
     assert measured["faces"] == 3589 and measured["exported"]["top1"] >= measured["keras"]["top1"] - 0.01
     assert measured["agreement_with_keras"]["top1_agreement"] >= INT8_MIN_TOP1_AGREEMENT
+    assert measured["agreement_with_keras"]["max_abs_difference"] < INT8_TOLERANCE
+    assert card["near_ties_rerun_in_float"]["margin"] > 0
 
 
 def test_files_that_are_not_emotion_models_are_refused_with_the_reason(tmp_path, tiny_model_file, monkeypatch):

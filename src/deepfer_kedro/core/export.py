@@ -29,6 +29,7 @@ MAX_ONNX_BYTES = 512 * 2**20
 # What `export_model` promises, and the tests check, on real PrivateTest faces.
 FLOAT32_TOLERANCE = 1e-4  # max |p_onnx - p_keras| per probability
 INT8_MIN_TOP1_AGREEMENT = 0.995
+INT8_TOLERANCE = 0.1  # max |p_onnx - p_keras| per probability outside the re-checked near ties (0.075 measured)
 # int8 rounding flips near ties between the two likeliest emotions: the int8 export re-runs in
 # float32 the faces whose top two are closer than this (about 2.5% of FER2013 faces, docs/benchmarks.md).
 RECHECK_MARGIN = 0.03
