@@ -69,22 +69,20 @@ def test_an_unwritable_output_fails_before_any_work(tiny_model_file, astronaut_r
 
 
 def test_ctrl_c_keeps_the_rows_already_written(tiny_model_file, astronaut_rgb, tmp_path):
-    # Many files (links to one photo), so that a loaded machine cannot finish them all before the signal lands.
-    write_photo(tmp_path / "in" / "0000.jpg", astronaut_rgb)
-    for i in range(1, 2000):
-        os.link(tmp_path / "in" / "0000.jpg", tmp_path / "in" / f"{i:04d}.jpg")
+    for i in range(400):
+        write_photo(tmp_path / "in" / f"{i:03d}.jpg", astronaut_rgb)
     out = tmp_path / "rows.csv"
     process = subprocess.Popen([str(BIN / "deepfer"), "predict", str(tmp_path / "in"), "--model",
                                 str(tiny_model_file), "-o", str(out)], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not (out.exists() and len(out.read_text().splitlines()) >= 4):
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
-        time.sleep(0.05)
+        time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and "Interrupted" in err and "Traceback" not in err
     rows = pd.read_csv(out)
-    assert 3 <= len(rows) < 2000 and (rows["status"] == "ok").all()
+    assert 3 <= len(rows) < 400 and (rows["status"] == "ok").all()
 
 
 def test_two_inputs_with_the_same_name_get_two_annotated_images(tiny_model_file, astronaut_rgb, tmp_path):
