@@ -72,8 +72,10 @@ def test_ctrl_c_keeps_the_rows_already_written(tiny_model_file, astronaut_rgb, t
     for i in range(400):
         write_photo(tmp_path / "in" / f"{i:03d}.jpg", astronaut_rgb)
     out = tmp_path / "rows.csv"
+    # Ctrl-C as in a terminal, even when the tests run in the background, where SIGINT is ignored and inherited
     process = subprocess.Popen([str(BIN / "deepfer"), "predict", str(tmp_path / "in"), "--model",
-                                str(tiny_model_file), "-o", str(out)], stderr=subprocess.PIPE, text=True)
+                                str(tiny_model_file), "-o", str(out)], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not (out.exists() and len(out.read_text().splitlines()) >= 4):
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
