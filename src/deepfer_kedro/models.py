@@ -191,7 +191,39 @@ def build_vgg_fer(*, input_size: int = IMAGE_SIZE, base_filters: int = 64, stage
     return keras.Model(inputs, _head(x, list(dense_units), dropout, l2), name="vgg_fer")
 
 
-ARCHITECTURES = {"vgg16": build_vgg16_classifier, "vgg_fer": build_vgg_fer}
+def build_resnet_fer(*, input_size: int = IMAGE_SIZE, base_filters: int = 64, stages: int = 4,
+                     blocks_per_stage: int = 2, dense_units: list[int] = (512,), dropout: float = 0.4,
+                     l2: float = 1e-4, augmentation: keras.Model | None = None, weights: None = None,
+                     fine_tune_blocks: None = None) -> keras.Model:
+    """A residual network for 48x48 faces trained from scratch (ResNet-18's basic blocks at
+    ``blocks_per_stage=2``), a second family for ensembles: a conv stem, then ``stages`` stages of
+    ``blocks_per_stage`` two-conv blocks with identity shortcuts, ``base_filters`` doubling and the
+    resolution halving each stage after the first (48, 24, 12, 6), global average pooling and the
+    dense head. ``weights`` and ``fine_tune_blocks`` must be null, as for ``vgg_fer``."""
+    if weights is not None or fine_tune_blocks is not None:
+        raise ValueError("model.weights and model.fine_tune_blocks apply to architecture vgg16 only; set them to "
+                         f"null for resnet_fer (they are {weights!r} and {fine_tune_blocks!r})")
+    regularizer = keras.regularizers.L2(l2)
+
+    def conv(x, filters: int, size: int = 3, strides: int = 1):
+        x = layers.Conv2D(filters, size, strides=strides, padding="same", use_bias=False,
+                          kernel_regularizer=regularizer)(x)
+        return layers.BatchNormalization()(x)
+
+    inputs, x = _scaled_input(input_size, augmentation)
+    x = layers.Activation("relu")(conv(x, base_filters))
+    for stage in range(stages):
+        filters = base_filters * 2**stage
+        for block in range(blocks_per_stage):
+            strides = 2 if stage > 0 and block == 0 else 1
+            shortcut = x if strides == 1 and x.shape[-1] == filters else conv(x, filters, 1, strides)
+            y = layers.Activation("relu")(conv(x, filters, strides=strides))
+            x = layers.Activation("relu")(layers.Add()([shortcut, conv(y, filters)]))
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, _head(x, list(dense_units), dropout, l2), name="resnet_fer")
+
+
+ARCHITECTURES = {"vgg16": build_vgg16_classifier, "vgg_fer": build_vgg_fer, "resnet_fer": build_resnet_fer}
 
 
 def build_model(model_params: dict[str, Any], augmentation: keras.Model | None = None) -> keras.Model:

@@ -69,20 +69,19 @@ def inference_copy(model: keras.Model, model_params: dict[str, Any]) -> keras.Mo
 
 
 def without_augmentation(model: keras.Model) -> keras.Model:
-    """The same layers and weights without the training-only ``augmentation`` block (its random ops
-    cannot be exported to ONNX), for the project's models, which are chains of layers. Checked to
-    give the same probabilities."""
+    """The same layers and weights with the training-only ``augmentation`` block (its random ops
+    cannot be exported to ONNX) skipped, in any functional graph (a chain like
+    ``vgg_fer`` or the residual ``resnet_fer``). Checked to give the same probabilities."""
     if "augmentation" not in [layer.name for layer in model.layers]:
         return model
-    x = inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
-    for layer in model.layers[1:]:
-        if layer.name != "augmentation":
-            x = layer(x)
-    stripped = keras.Model(inputs, x, name=model.name)
+    stripped = keras.models.clone_model(  # the other layers are reused as they are, weights and all
+        model, clone_function=lambda layer: layer,
+        call_function=lambda layer, *args, **kwargs: args[0] if layer.name == "augmentation"
+        else layer(*args, **kwargs))
     faces = np.random.default_rng(0).integers(0, 256, (4, IMAGE_SIZE, IMAGE_SIZE, 1)).astype("float32")
     if not np.allclose(stripped.predict_on_batch(faces), model.predict_on_batch(faces), atol=1e-5):
-        raise NotAModelError(f"{model.name}: its layers are not a simple chain, so its augmentation block cannot be "
-                             "removed for export; rebuild it with deepfer_kedro.core.saving.inference_copy")
+        raise NotAModelError(f"{model.name}: removing its augmentation block changed its outputs; rebuild it "
+                             "with deepfer_kedro.core.saving.inference_copy")
     return stripped
 
 

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from deepfer_kedro.core.batches import EpochOrder, FaceBatches
+from deepfer_kedro.core.batches import MIXING_KEYS, EpochOrder, FaceBatches
 from deepfer_kedro.core.saving import without_optimizer
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES
 from deepfer_kedro.models import build_augmentation, build_model
@@ -256,7 +256,8 @@ def train_model(face_pixels, image_index: pd.DataFrame,
         if limit:
             logger.warning("Class weights come from the whole train split but training uses at most %d images "
                            "per emotion; consider training.use_class_weights: false", limit)
-    train_batches = FaceBatches(face_pixels, train_rows, labels[train_rows], batch_size, seed, weights)
+    mixing = {k: augmentation[k] for k in MIXING_KEYS if augmentation.get(k) is not None}
+    train_batches = FaceBatches(face_pixels, train_rows, labels[train_rows], batch_size, seed, weights, mixing=mixing)
     val_batches = FaceBatches(face_pixels, val_rows, labels[val_rows], batch_size, shuffle=False)
     classifier = build_compiled_model(model, training, augmentation, seed, len(train_rows), epochs)
     budget = training.get("time_budget_s")

@@ -74,6 +74,28 @@ def test_input_size_resizes_faces_for_the_base():
     assert model.input_shape == (None, 48, 48, 1)
 
 
+def test_resnet_fer_has_residual_stages_learns_and_exports(tmp_path):
+    from deepfer_kedro.core.export import export_model
+
+    # 16: TensorFlow's oneDNN CPU kernels segfault in training below 16 filters here (TF_ENABLE_ONEDNN_OPTS=0 runs)
+    net = {"architecture": "resnet_fer", "base_filters": 16, "stages": 3, "blocks_per_stage": 1,
+           "dense_units": [16], "dropout": 0.1, "l2": 0.0}
+    full = models.build_model({"architecture": "resnet_fer"})
+    assert sum(isinstance(layer, keras.layers.Add) for layer in full.layers) == 8  # ResNet-18's basic blocks
+    pooling = next(layer for layer in full.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
+    assert pooling.input.shape[1:] == (6, 6, 512)  # 48, 24, 12, 6
+    faces, index = learnable_faces()
+    model, history = train_model(faces, index, WEIGHTS, net, TRAINING, {"horizontal_flip": True, "zoom": 0.05},
+                                 seed=0)
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]  # (the bands' height is lost to global pooling)
+    assert "augmentation" in [layer.name for layer in model.layers]  # export must take it out of a graph
+    model.save(tmp_path / "resnet.keras")
+    loaded = keras.saving.load_model(tmp_path / "resnet.keras", safe_mode=True)
+    x_val, y_val = select_split(faces, index, "val")
+    card = export_model(loaded, tmp_path / "onnx", x_val[..., 0], x_val[..., 0], y_val, precision="float32")
+    assert card["privatetest"]["agreement_with_keras"]["max_abs_difference"] < 1e-4
+
+
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="'resnet'"):
         models.build_model({"architecture": "resnet"})
@@ -139,6 +161,22 @@ def test_class_weights_reach_fit_by_label_position(monkeypatch):
     train_model(*learnable_faces(2), weights, SMALL_NET,
                 {**TRAINING, "epochs": 1, "use_class_weights": False}, {}, seed=0)
     assert len(seen["batch"]) == 2  # faces and labels, no weights
+
+
+def test_mixup_and_cutmix_settings_reach_the_training_batches(monkeypatch):
+    seen = {}
+    fit = keras.Model.fit
+
+    def spy(self, batches, **kwargs):
+        seen["train"], seen["val"] = batches[0], kwargs["validation_data"][0]
+        return fit(self, batches, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    train_model(*learnable_faces(4), WEIGHTS, SMALL_NET, {**TRAINING, "epochs": 1},
+                {"mixup_alpha": 0.4, "cutmix_alpha": 1.0}, seed=0)
+    faces, one_hot, _ = seen["train"]
+    assert faces.dtype == np.float32 and (one_hot.max(axis=1) < 1).any()  # soft labels: mixed
+    assert seen["val"][1].max(axis=1).min() == 1  # validation is never mixed
 
 
 def test_training_learns_logs_every_metric_and_keeps_the_best_val_epoch():
