@@ -118,7 +118,10 @@ def worker(args: argparse.Namespace) -> None:
         "params": run.get("params", ""), "command": kedro_command(run), "rehearsal": rehearsal,
         "epochs_recipe": epochs_recipe,
         "epochs_run": int(len(history)),
-        "best_epoch": int(history["epoch"][history["val_accuracy"].idxmax()]),
+        # a final fit trains on PublicTest: it keeps its last epoch, and its PublicTest numbers select nothing
+        "trained_on_publictest": bool(params["training"].get("final_fit_on_val")),
+        "best_epoch": int(history["epoch"].iloc[-1] if "val_accuracy" not in history
+                          else history["epoch"][history["val_accuracy"].idxmax()]),
         "estimated_epoch_s": round(float(history["estimated_epoch_seconds"].iloc[0]), 3),
         "measured_epoch_s": {"first": round(float(history["epoch_seconds"].iloc[0]), 3),
                              "median_later": round(float(later.median()), 3)},
@@ -205,20 +208,15 @@ def summarize(workdir: Path, skipped: list[str], header: dict) -> tuple[str, dic
     probs = {c["name"]: np.load(workdir / c["name"] / "probs.npz") for c in cards}
     first = probs[cards[0]["name"]]
     val_labels, test_labels = first["val_labels"], first["test_labels"]
-    weights = select_ensemble({n: p["val_tta"].astype(np.float64) for n, p in probs.items()}, val_labels)
-    test = weighted_average({n: p["test_tta"] for n, p in probs.items()}, weights)
-    val = weighted_average({n: p["val_tta"] for n, p in probs.items()}, weights)
-    from sklearn.metrics import f1_score, recall_score
-
-    ensemble = {"members": weights, "chosen_on": "PublicTest (val), TTA probabilities",
-                "val_top1": round(accuracy(val, val_labels), 4), "test_top1": round(accuracy(test, test_labels), 4),
-                "test_macro_f1": round(float(f1_score(test_labels, test.argmax(1), average="macro")), 4),
-                "test_recall": dict(zip(EMOTIONS, np.round(recall_score(
-                    test_labels, test.argmax(1), labels=range(len(EMOTIONS)), average=None, zero_division=0),
-                    4).tolist(), strict=True))}
+    # a final fit trained on PublicTest, so its PublicTest probabilities cannot choose members
+    selectable = {c["name"] for c in cards if not c.get("trained_on_publictest")}
+    weights = select_ensemble({n: probs[n]["val_tta"].astype(np.float64) for n in selectable},
+                              val_labels) if selectable else {}
+    ensemble = ensemble_scores(probs, weights, val_labels, test_labels) if weights else None
     rows = [{"run": c["name"], "command": f"`{c['command']}`", "epochs": f"{c['epochs_run']}/{c['epochs_recipe']}",
              "epoch s est/measured": f"{c['estimated_epoch_s']}/{c['measured_epoch_s']['median_later']}",
-             "train s": c["train_s"], "val TTA": c["results"]["val_tta"]["top1"],
+             "train s": c["train_s"],
+             "val TTA": "trained on" if c.get("trained_on_publictest") else c["results"]["val_tta"]["top1"],
              "test": c["results"]["test_plain"]["top1"], "test TTA": c["results"]["test_tta"]["top1"],
              "macro-F1 TTA": c["results"]["test_tta"]["macro_f1"],
              "disgust / fear recall TTA": f"{c['results']['test_tta']['recall']['disgust']} / "
@@ -232,7 +230,7 @@ def summarize(workdir: Path, skipped: list[str], header: dict) -> tuple[str, dic
                         if len(group) > 1 else f"{group['test'].mean():.4f}",
                         "best seed": f"{group['test'].max():.4f}", "macro-F1 mean": f"{group['f1'].mean():.4f}"})
     summary = {**header, "runs": cards, "recipes": recipes, "ensemble": ensemble, "skipped": skipped}
-    by_val = sorted(cards, key=lambda c: -c["results"]["val_tta"]["top1"])
+    by_val = sorted(cards, key=lambda c: (bool(c.get("trained_on_publictest")), -c["results"]["val_tta"]["top1"]))
     keep = list(weights) + [c["name"] for c in by_val if c["name"] not in weights]
     text = "\n".join([
         f"# GPU recipe search ({header['device']})", "", f"`{header['command']}`", "",
@@ -240,9 +238,24 @@ def summarize(workdir: Path, skipped: list[str], header: dict) -> tuple[str, dic
         _table(rows), "", _table(recipes), "",
         f"Ensemble chosen on PublicTest: {weights}; PublicTest {ensemble['val_top1']}, "
         f"**PrivateTest {ensemble['test_top1']}**, macro-F1 {ensemble['test_macro_f1']}, "
-        f"recall {ensemble['test_recall']}.", "",
+        f"recall {ensemble['test_recall']}." if ensemble else
+        "No ensemble: every run trained on PublicTest, so nothing can choose its members.", "",
         f"Skipped for time: {skipped or 'none'}.", ""])
     return text, summary, keep
+
+
+def ensemble_scores(probs: dict, weights: dict[str, int], val_labels: np.ndarray, test_labels: np.ndarray) -> dict:
+    """The ensemble's PublicTest top-1 (where it was chosen) and PrivateTest top-1, macro-F1, recall."""
+    from sklearn.metrics import f1_score, recall_score
+
+    test = weighted_average({n: probs[n]["test_tta"] for n in weights}, weights)
+    val = weighted_average({n: probs[n]["val_tta"] for n in weights}, weights)
+    predicted = test.argmax(1)
+    recall = recall_score(test_labels, predicted, labels=range(len(EMOTIONS)), average=None, zero_division=0)
+    return {"members": weights, "chosen_on": "PublicTest (val), TTA probabilities",
+            "val_top1": round(accuracy(val, val_labels), 4), "test_top1": round(accuracy(test, test_labels), 4),
+            "test_macro_f1": round(float(f1_score(test_labels, predicted, average="macro")), 4),
+            "test_recall": dict(zip(EMOTIONS, np.round(recall, 4).tolist(), strict=True))}
 
 
 def _table(rows: list[dict]) -> str:

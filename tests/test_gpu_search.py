@@ -13,10 +13,13 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
-pytestmark = [pytest.mark.real_data, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 TINY = ("model.base_filters=4,model.stages=2,model.convs_per_stage=1,model.dense_units=[16],"
         "training.epochs=3,training.warmup_epochs=1,training.mixed_precision=false,training.batch_size=32,"
         "training.steps_per_execution=2")
+# the search's newer directions together: a residual net, MixUp and CutMix, a final fit on train + PublicTest
+FINAL_RESNET_MIXED = ("model.architecture=resnet_fer,model.convs_per_stage=2,augmentation.mixup_alpha=0.2,"
+                      "augmentation.cutmix_alpha=1.0,training.final_fit_on_val=true")
 
 BLOCKER = """
 import sys
@@ -28,6 +31,7 @@ sys.meta_path.insert(0, Missing())
 """
 
 
+@pytest.mark.real_data
 def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_zip, tmp_path):
     pytest.importorskip("jax")
     configs = tmp_path / "search.yml"
@@ -35,7 +39,8 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
         "runs:\n"
         f"  - {{recipe: tiny, env: sota, params: \"{TINY},seed=1\"}}\n"
         f"  - {{recipe: tiny, env: sota, params: \"{TINY},seed=2\"}}\n"
-        f"  - {{recipe: tiny-ema, env: sota, params: \"{TINY},training.ema_momentum=0.9,seed=1\"}}\n")
+        f"  - {{recipe: tiny-ema, env: sota, params: \"{TINY},training.ema_momentum=0.9,seed=1\"}}\n"
+        f"  - {{recipe: tiny-final, env: sota, params: \"{TINY},{FINAL_RESNET_MIXED},seed=1\"}}\n")
     out, work = tmp_path / "out", tmp_path / "work"
     command = [sys.executable, "-u", str(PROJECT_ROOT / "benchmarks" / "gpu_search.py"), "--data", str(real_zip),
                "--configs", str(configs), "--parallel", "2", "--budget-s", "900", "--min-run-s", "30",
@@ -50,7 +55,7 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
 
     summary = json.loads((work / "summary.json").read_text())
     cards = {c["name"]: c for c in summary["runs"]}
-    assert set(cards) == {"tiny-s1", "tiny-s2", "tiny-ema-s1"}, logs
+    assert set(cards) == {"tiny-s1", "tiny-s2", "tiny-ema-s1", "tiny-final-s1"}, logs
     for card in cards.values():
         assert card["command"].startswith('kedro run --env sota --params "model.base_filters=4')
         assert card["epochs_run"] == card["epochs_recipe"] == 3  # the budget leaves room for all epochs
@@ -59,13 +64,16 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
         assert set(card["results"]) == {"val_plain", "val_tta", "test_plain", "test_tta"}
     # the ensemble is chosen on val only, and its members' val probabilities give its val accuracy
     members = summary["ensemble"]["members"]
-    assert members and set(members) <= set(cards)
+    assert members and set(members) <= set(cards) - {"tiny-final-s1"}  # it trained on PublicTest
+    assert [c["trained_on_publictest"] for c in cards.values()].count(True) == 1
+    assert cards["tiny-final-s1"]["best_epoch"] == 3  # no selection: the last epoch
     probs = {n: np.load(work / n / "probs.npz") for n in cards}
     labels = probs["tiny-s1"]["val_labels"]
     assert len(labels) == 7 * 6
     val = sum(w * probs[n]["val_tta"].astype(float) for n, w in members.items())
     assert summary["ensemble"]["val_top1"] == pytest.approx(np.mean(val.argmax(1) == labels), abs=1e-4)
-    assert summary["ensemble"]["val_top1"] >= max(c["results"]["val_tta"]["top1"] for c in cards.values()) - 1e-9
+    assert summary["ensemble"]["val_top1"] >= max(c["results"]["val_tta"]["top1"] for n, c in cards.items()
+                                                  if n != "tiny-final-s1") - 1e-9
 
     returned = sorted(p.name for p in out.iterdir())
     assert len(returned) <= 8 and all(p.stat().st_size <= 16 * 2**20 for p in out.iterdir())
@@ -73,6 +81,8 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
     with tarfile.open(out / "results.tar.gz") as tar:
         assert {"tiny-s1/card.json", "tiny-s1/probs.npz", "tiny-s1/history.csv"} <= set(tar.getnames())
     assert "PrivateTest" in (out / "summary.md").read_text()
+    assert "| tiny-final-s1 |" in (out / "summary.md").read_text()
+    assert "| trained on |" in (out / "summary.md").read_text()
 
     # a model brought back in parts rejoins into a file that loads and reproduces its probabilities
     from deepfer_kedro.core.data import build_image_index
@@ -87,3 +97,22 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
     faces = load_faces(real_zip, progress=False)
     x, _ = select_split(faces.pixels, build_image_index(faces, 0.1, 0), "test", 6, 0)
     np.testing.assert_allclose(average_probabilities([model], x), probs[name]["test_plain"].astype(float), atol=5e-3)
+
+
+def test_every_run_of_the_shipped_search_plan_builds_with_its_parameters():
+    """A typo in benchmarks/search.yml would cost a GPU call: each run's parameters load, its
+    network builds, and a final fit's schedule watches nothing on PublicTest."""
+    import yaml
+
+    from deepfer_kedro.core.config import load_parameters
+    from deepfer_kedro.core.training import check_final_fit
+    from deepfer_kedro.models import build_model
+
+    runs = yaml.safe_load((PROJECT_ROOT / "benchmarks" / "search.yml").read_text())["runs"]
+    names = [f"{r['recipe']}-s{load_parameters(r['env'], r['params'])['seed']}" for r in runs]
+    assert len(set(names)) == len(names)
+    for run in runs:
+        params = load_parameters(run["env"], run["params"])
+        assert build_model(params["model"]).output_shape == (None, 7), run
+        if params["training"].get("final_fit_on_val"):
+            check_final_fit(params["training"])

@@ -192,17 +192,22 @@ def build_vgg_fer(*, input_size: int = IMAGE_SIZE, base_filters: int = 64, stage
 
 
 def build_resnet_fer(*, input_size: int = IMAGE_SIZE, base_filters: int = 64, stages: int = 4,
-                     blocks_per_stage: int = 2, dense_units: list[int] = (512,), dropout: float = 0.4,
+                     convs_per_stage: int = 4, dense_units: list[int] = (512,), dropout: float = 0.4,
                      l2: float = 1e-4, augmentation: keras.Model | None = None, weights: None = None,
                      fine_tune_blocks: None = None) -> keras.Model:
-    """A residual network for 48x48 faces trained from scratch (ResNet-18's basic blocks at
-    ``blocks_per_stage=2``), a second family for ensembles: a conv stem, then ``stages`` stages of
-    ``blocks_per_stage`` two-conv blocks with identity shortcuts, ``base_filters`` doubling and the
+    """A residual network for 48x48 faces trained from scratch, a second family for ensembles:
+    a conv stem, then ``stages`` stages of ``convs_per_stage`` conv-BN layers paired into blocks
+    with shortcuts (4 gives ResNet-18's basic blocks), ``base_filters`` doubling and the
     resolution halving each stage after the first (48, 24, 12, 6), global average pooling and the
-    dense head. ``weights`` and ``fine_tune_blocks`` must be null, as for ``vgg_fer``."""
+    dense head. The parameters mean what they mean for ``vgg_fer``, so ``--params
+    model.architecture=resnet_fer`` swaps the network in any environment. ``weights`` and
+    ``fine_tune_blocks`` must be null."""
     if weights is not None or fine_tune_blocks is not None:
         raise ValueError("model.weights and model.fine_tune_blocks apply to architecture vgg16 only; set them to "
                          f"null for resnet_fer (they are {weights!r} and {fine_tune_blocks!r})")
+    if convs_per_stage < 2 or convs_per_stage % 2:
+        raise ValueError(f"model.convs_per_stage must be even for resnet_fer (two convs a block), "
+                         f"not {convs_per_stage}")
     regularizer = keras.regularizers.L2(l2)
 
     def conv(x, filters: int, size: int = 3, strides: int = 1):
@@ -214,7 +219,7 @@ def build_resnet_fer(*, input_size: int = IMAGE_SIZE, base_filters: int = 64, st
     x = layers.Activation("relu")(conv(x, base_filters))
     for stage in range(stages):
         filters = base_filters * 2**stage
-        for block in range(blocks_per_stage):
+        for block in range(convs_per_stage // 2):
             strides = 2 if stage > 0 and block == 0 else 1
             shortcut = x if strides == 1 and x.shape[-1] == filters else conv(x, filters, 1, strides)
             y = layers.Activation("relu")(conv(x, filters, strides=strides))

@@ -164,16 +164,18 @@ def build_compiled_model(model: dict[str, Any], training: dict[str, Any], augmen
     return classifier
 
 
-def measure_epoch_seconds(classifier: keras.Model, train_batches: FaceBatches, val_batches: FaceBatches) -> float:
+def measure_epoch_seconds(classifier: keras.Model, train_batches: FaceBatches,
+                          val_batches: FaceBatches | None) -> float:
     """Seconds one epoch will take, measured the way ``fit`` runs it: a few compiled executions of
     the real train and val steps (after one that compiles), scaled to the split sizes. The weights
     and the optimizer state are put back afterwards, so training starts as if unprobed."""
     batch_size = train_batches.batch_size
     per_call = batch_size * max(1, int(classifier.steps_per_execution or 1))
     probe = per_call * max(1, 4 // max(1, int(classifier.steps_per_execution or 1)))
-    x_train, x_val = train_batches[0][0], val_batches[0][0]
+    x_train = train_batches[0][0]
     x = np.resize(x_train, (probe, *x_train.shape[1:]))
     y = keras.utils.to_categorical(np.arange(probe) % NUM_CLASSES, NUM_CLASSES)
+    x_val = val_batches[0][0] if val_batches is not None else x_train
     xv = np.resize(x_val, (probe, *x_val.shape[1:]))
     classifier.optimizer.build(classifier.trainable_variables)
     weights = classifier.get_weights()
@@ -192,7 +194,7 @@ def measure_epoch_seconds(classifier: keras.Model, train_batches: FaceBatches, v
     classifier.set_weights(weights)
     for variable, value in zip(classifier.optimizer.variables, optimizer_state, strict=True):
         variable.assign(value)
-    return timings["train"] * len(train_batches.rows) + timings["val"] * len(val_batches.rows)
+    return timings["train"] * len(train_batches.rows) + timings["val"] * (len(val_batches.rows) if val_batches else 0)
 
 
 def configure_distribution(kind: str | None, batch_size: int) -> int:
@@ -242,6 +244,12 @@ def train_model(face_pixels, image_index: pd.DataFrame,
     val_rows = split_rows(image_index, "val", limit, seed)
     batch_size = int(training["batch_size"])
     epochs = int(training["epochs"])
+    final_fit = bool(training.get("final_fit_on_val"))
+    if final_fit:
+        check_final_fit(training)
+        train_rows = np.sort(np.concatenate([train_rows, val_rows]))
+        logger.warning("training.final_fit_on_val: training on train and val (PublicTest) together for all %d epochs "
+                       "and keeping the last; PublicTest no longer measures or selects this model", epochs)
     devices = configure_distribution(training.get("distribution"), batch_size)
     if devices > 1:  # every batch, the last one too, must split evenly across the devices
         keep_train, keep_val = len(train_rows) // devices * devices, len(val_rows) // devices * devices
@@ -258,7 +266,8 @@ def train_model(face_pixels, image_index: pd.DataFrame,
                            "per emotion; consider training.use_class_weights: false", limit)
     mixing = {k: augmentation[k] for k in MIXING_KEYS if augmentation.get(k) is not None}
     train_batches = FaceBatches(face_pixels, train_rows, labels[train_rows], batch_size, seed, weights, mixing=mixing)
-    val_batches = FaceBatches(face_pixels, val_rows, labels[val_rows], batch_size, shuffle=False)
+    val_batches = None if final_fit else FaceBatches(face_pixels, val_rows, labels[val_rows], batch_size,
+                                                     shuffle=False)
     classifier = build_compiled_model(model, training, augmentation, seed, len(train_rows), epochs)
     budget = training.get("time_budget_s")
     estimate = None
@@ -271,13 +280,23 @@ def train_model(face_pixels, image_index: pd.DataFrame,
             epochs = planned
             classifier = build_compiled_model(model, training, augmentation, seed, len(train_rows), epochs)
     resume = resume_folder(training, {"model": model, "augmentation": augmentation, "seed": seed, "epochs": epochs,
-                                      "images": [len(train_rows), len(val_rows)],
+                                      "images": [len(train_rows), 0 if final_fit else len(val_rows)],
                                       "labels": int(labels[train_rows].sum())})
     history = fit_with_checkpoint(classifier, train_batches, val_batches, training, epochs, seed,
                                   started + float(budget) if budget else None, resume)
     if estimate is not None:
         history["estimated_epoch_seconds"] = estimate
     return without_optimizer(classifier), history
+
+
+def check_final_fit(training: dict[str, Any]) -> None:
+    """A final fit on train + val runs a fixed schedule: nothing may watch the val split."""
+    watching = [name for name in ("early_stopping", "reduce_lr") if training.get(name)
+                and (name == "early_stopping" or training.get("lr_schedule", "plateau") == "plateau")]
+    if watching:
+        raise ValueError(f"training.final_fit_on_val trains on the val split, so {' and '.join(watching)} cannot "
+                         "watch it: set training.lr_schedule: cosine and training.early_stopping: null, and "
+                         "training.epochs to the number chosen on PublicTest by a run without final_fit_on_val")
 
 
 def resume_folder(training: dict[str, Any], key_parts: dict[str, Any]) -> Path | None:
@@ -325,7 +344,7 @@ def _finished_epochs(folder: Path) -> pd.DataFrame | None:
     return history
 
 
-def fit_with_checkpoint(classifier: keras.Model, train_batches: FaceBatches, val_batches: FaceBatches,
+def fit_with_checkpoint(classifier: keras.Model, train_batches: FaceBatches, val_batches: FaceBatches | None,
                         training: dict[str, Any], epochs: int, seed: int, deadline: float | None = None,
                         resume: Path | None = None) -> pd.DataFrame:
     """``fit`` with the recipe's callbacks; leaves ``classifier`` holding the epoch best on val.
@@ -333,7 +352,10 @@ def fit_with_checkpoint(classifier: keras.Model, train_batches: FaceBatches, val
     With ``resume`` (a folder), the state after each epoch is kept there (Keras'
     ``BackupAndRestore``, the best checkpoint and the history), so the same command after an
     interruption, even ``kill -9``, continues from the last finished epoch, with the same batch
-    order; the folder is removed once training ends."""
+    order; the folder is removed once training ends.
+
+    Without ``val_batches`` (a final fit on train + val) nothing is selected: the last epoch's
+    weights are kept (the averaged ones with ``ema_momentum``)."""
     keras.utils.set_random_seed(seed)
     monitor = training["checkpoint"]["monitor"]
     mode = training["checkpoint"].get("mode", "max")
@@ -349,7 +371,9 @@ def fit_with_checkpoint(classifier: keras.Model, train_batches: FaceBatches, val
             callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
         best_so_far = None if done is None or monitor not in done or not best.is_file() else float(
             done[monitor].max() if mode == "max" else done[monitor].min())
-        callbacks.append(keras.callbacks.ModelCheckpoint(best, monitor=monitor, mode=mode, save_best_only=True,
+        # with no val, every epoch's weights: the last (averaged with EMA, even after an early stop)
+        callbacks.append(keras.callbacks.ModelCheckpoint(best, monitor=monitor, mode=mode,
+                                                         save_best_only=val_batches is not None,
                                                          save_weights_only=True,
                                                          initial_value_threshold=best_so_far))
         callbacks.append(keras.callbacks.CSVLogger(str(log), append=done is not None))
@@ -362,13 +386,16 @@ def fit_with_checkpoint(classifier: keras.Model, train_batches: FaceBatches, val
             callbacks.append(keras.callbacks.EarlyStopping(**training["early_stopping"], restore_best_weights=False))
         if training.get("reduce_lr") and training.get("lr_schedule", "plateau") == "plateau":
             callbacks.append(keras.callbacks.ReduceLROnPlateau(**training["reduce_lr"]))
-        logger.info("Training %s on %d images, selecting on %d val images, %d epochs at most",
-                    classifier.name, len(train_batches.rows), len(val_batches.rows), epochs)
+        logger.info("Training %s on %d images, %s, %d epochs at most", classifier.name, len(train_batches.rows),
+                    f"selecting on {len(val_batches.rows)} val images" if val_batches else "keeping the last epoch",
+                    epochs)
         # the batches carry their order and class weights: fit must not shuffle or weight again
         classifier.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks,
                        shuffle=False, verbose=training.get("verbose", "auto"))
         classifier.load_weights(best)
         table = pd.read_csv(log)  # every epoch, those before an interruption too
+        if val_batches is None:  # CSVLogger adds empty val_ columns when there is no validation
+            table = table.drop(columns=[c for c in table if c.startswith("val_")])
         if resume:
             shutil.rmtree(folder)
     table["epoch"] = np.arange(1, len(table) + 1)

@@ -78,10 +78,15 @@ def test_resnet_fer_has_residual_stages_learns_and_exports(tmp_path):
     from deepfer_kedro.core.export import export_model
 
     # 16: TensorFlow's oneDNN CPU kernels segfault in training below 16 filters here (TF_ENABLE_ONEDNN_OPTS=0 runs)
-    net = {"architecture": "resnet_fer", "base_filters": 16, "stages": 3, "blocks_per_stage": 1,
+    net = {"architecture": "resnet_fer", "base_filters": 16, "stages": 3, "convs_per_stage": 2,
            "dense_units": [16], "dropout": 0.1, "l2": 0.0}
-    full = models.build_model({"architecture": "resnet_fer"})
+    from deepfer_kedro.core.config import load_parameters
+
+    sota = load_parameters("sota", "model.architecture=resnet_fer,model.convs_per_stage=4")["model"]
+    full = models.build_model(sota)  # swapped into the sota environment by --params alone
     assert sum(isinstance(layer, keras.layers.Add) for layer in full.layers) == 8  # ResNet-18's basic blocks
+    with pytest.raises(ValueError, match="must be even"):
+        models.build_model({**sota, "convs_per_stage": 3})
     pooling = next(layer for layer in full.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
     assert pooling.input.shape[1:] == (6, 6, 512)  # 48, 24, 12, 6
     faces, index = learnable_faces()
@@ -233,6 +238,28 @@ def test_weight_averaging_trains_validates_and_keeps_the_averaged_weights():
     x_val, y_val = select_split(faces, index, "val")
     predicted = model.predict(x_val, verbose=0).argmax(axis=1)
     assert np.mean(predicted == y_val) == pytest.approx(history["val_accuracy"].max(), abs=1e-6)
+
+
+def test_final_fit_trains_on_train_and_val_for_every_epoch_and_keeps_the_last(monkeypatch):
+    faces, index = learnable_faces(4)
+    fixed = {**TRAINING, "epochs": 3, "lr_schedule": "cosine", "early_stopping": None, "final_fit_on_val": True}
+    with pytest.raises(ValueError, match="early_stopping and reduce_lr cannot watch it"):
+        train_model(faces, index, WEIGHTS, SMALL_NET, {**TRAINING, "final_fit_on_val": True}, {}, seed=0)
+    seen = {}
+    fit = keras.Model.fit
+
+    def spy(self, batches, **kwargs):
+        seen["rows"], seen["validation"] = len(batches.rows), kwargs.get("validation_data")
+        result = fit(self, batches, **kwargs)
+        seen["last_epoch_weights"] = [w.copy() for w in self.get_weights()]
+        return result
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    model, history = train_model(faces, index, WEIGHTS, SMALL_NET, fixed, {}, seed=0)
+    assert seen["rows"] == len(index) and seen["validation"] is None  # train and val, nothing held out
+    assert len(history) == 3 and not any(c.startswith("val_") for c in history)
+    for kept, last in zip(model.get_weights(), seen["last_epoch_weights"], strict=True):
+        np.testing.assert_array_equal(kept, last)
 
 
 def test_history_for_mlflow_and_curves():

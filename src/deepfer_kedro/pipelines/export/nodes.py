@@ -9,26 +9,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepfer_kedro.core.export import OnnxEmotionModel, export_model
+from deepfer_kedro.core.export import RECHECK_MARGIN, OnnxEmotionModel, export_model
 from deepfer_kedro.inference.serving import ServedModel, served_settings
 
 
 def export_fast_model(trained_model: Any, face_pixels: np.ndarray, image_index: pd.DataFrame,
-                      export: dict[str, Any], seed: int) -> tuple[OnnxEmotionModel, dict[str, Any]]:
+                      export: dict[str, Any], seed: int,
+                      training: dict[str, Any] | None = None) -> tuple[OnnxEmotionModel, dict[str, Any]]:
     """The model as ONNX (``export.precision``: int8, calibrated on ``export.calibration_faces``
     training faces, near ties closer than ``export.recheck_margin`` re-run in float; or float32)
     and its card, measured on the exported file over all of PublicTest (stored in the file: the
-    registry's champion is chosen on it) and PrivateTest."""
+    registry's champion is chosen on it) and PrivateTest. A model trained on PublicTest
+    (``training.final_fit_on_val``) gets no PublicTest score, so it never becomes champion on it."""
     split = image_index["split"].to_numpy()
     train = np.flatnonzero(split == "train")
     calibration = np.random.default_rng(seed).choice(train, min(int(export["calibration_faces"]), train.size),
                                                      replace=False)
-    test, val = split == "test", split == "val"
+    test = split == "test"
+    val = (split == "val") & (not (training or {}).get("final_fit_on_val"))
     labels = image_index["label"].to_numpy()
     with tempfile.TemporaryDirectory() as tmp:
         card = export_model(trained_model, tmp, face_pixels[calibration], face_pixels[test], labels[test],
                             export["precision"], val_faces=face_pixels[val], val_labels=labels[val],
-                            recheck_margin=float(export.get("recheck_margin", 0.0)))
+                            recheck_margin=float(export.get("recheck_margin", RECHECK_MARGIN)))
         return OnnxEmotionModel(Path(tmp) / card["model_file"], name="exported_model"), card
 
 
