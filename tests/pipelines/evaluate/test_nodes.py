@@ -130,6 +130,12 @@ def test_accuracy_without_test_images_duplicated_in_train():
     assert metrics["train_duplicates"]["accuracy_without_them"] == pytest.approx(expected)
     assert "3 of these images have an exact duplicate" in format_metrics_table(metrics)
     assert "test_accuracy_without_train_duplicates" in evaluation_metrics_for_mlflow(metrics)
+    # after a final fit on train + val, test images duplicated in val were trained on too
+    report["duplicates"]["leakage_val_test"] = [["val/y.jpg", f"s{i}"] for i in wrong[:1] + [keep[0]]]
+    assert compute_evaluation_metrics(table, report)["train_duplicates"]["images"] == 3
+    final = compute_evaluation_metrics(table, report, {"final_fit_on_val": True})
+    assert final["train_duplicates"]["images"] == 4 and final["train_duplicates"]["trained_on"] == ["train", "val"]
+    assert "in the train and val split(s) trained on" in format_metrics_table(final)
 
 
 def test_evaluate_ignores_the_ensemble_list_of_evaluate_ensemble():

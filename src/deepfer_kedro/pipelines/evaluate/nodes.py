@@ -72,11 +72,12 @@ def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: np.nd
     return _prediction_table(image_index, rows, labels, probabilities)
 
 
-def compute_evaluation_metrics(predictions: pd.DataFrame,
-                               data_quality_report: dict[str, Any] | None = None) -> dict[str, Any]:
+def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: dict[str, Any] | None = None,
+                               training: dict[str, Any] | None = None) -> dict[str, Any]:
     """Loss, top-1 accuracy, macro and weighted F1, macro precision and recall, one-vs-rest AUC
     and per-class precision, recall and F1 (scikit-learn). With the data-quality report, also the
-    accuracy on the evaluated images that have no exact duplicate in the train split."""
+    accuracy on the evaluated images that have no exact duplicate in the splits trained on: train,
+    and val too after a final fit (``training.final_fit_on_val``)."""
     y_true = predictions["true_emotion"].map(EMOTIONS.index).to_numpy()
     probabilities = predictions[PROBABILITY_COLUMNS].to_numpy()
     probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)  # CSV rounding
@@ -104,9 +105,13 @@ def compute_evaluation_metrics(predictions: pd.DataFrame,
     }
     if data_quality_report is not None:
         split = metrics["split"]
-        groups = data_quality_report["duplicates"].get(f"leakage_train_{split}", [])
+        trained = ["train", "val"] if (training or {}).get("final_fit_on_val") else ["train"]
+        order = ["train", "val", "test"]  # the report's keys: leakage_train_test, leakage_val_test, ...
+        groups = [group for t in trained if t != split for group in data_quality_report["duplicates"].get(
+            "leakage_" + "_".join(sorted([t, split], key=order.index)), [])]
         leaked = predictions["source"].isin({source for group in groups for source in group}).to_numpy()
         metrics["train_duplicates"] = {
+            "trained_on": trained,
             "images": int(leaked.sum()),
             "accuracy_without_them": float(accuracy_score(y_true[~leaked], y_pred[~leaked])),
         }
@@ -142,8 +147,9 @@ def format_metrics_table(evaluation_metrics: dict[str, Any]) -> str:
     ]
     if "train_duplicates" in m:
         d = m["train_duplicates"]
-        lines += [f"{d['images']} of these images have an exact duplicate in the train split; without them "
-                  f"top-1 accuracy is {d['accuracy_without_them']:.4f}.", ""]
+        where = " and ".join(d.get("trained_on", ["train"]))
+        lines += [f"{d['images']} of these images have an exact duplicate in the {where} split(s) trained on; "
+                  f"without them top-1 accuracy is {d['accuracy_without_them']:.4f}.", ""]
     return "\n".join(lines)
 
 

@@ -12,8 +12,8 @@ from .nodes import (
 
 def _report_nodes() -> list[Node]:
     return [
-        Node(compute_evaluation_metrics, ["test_predictions", "data_quality_report"], "evaluation_metrics",
-             name="compute_evaluation_metrics"),
+        Node(compute_evaluation_metrics, ["test_predictions", "data_quality_report", "params:training"],
+             "evaluation_metrics", name="compute_evaluation_metrics"),
         Node(evaluation_metrics_for_mlflow, "evaluation_metrics", "evaluation_metrics_mlflow",
              name="log_evaluation_metrics"),
         Node(format_metrics_table, "evaluation_metrics", "evaluation_report",
