@@ -43,6 +43,7 @@ from deepfer_kedro.labels import EMOTIONS  # noqa: E402
 PART_BYTES = 15 * 2**20  # the transfer takes files of at most 16 MiB
 MAX_FILES = 8
 EVAL_RESERVE_S = 45  # per run, after training: predictions with and without TTA, saving
+BARRIER_MAX_S = 180  # the longest a run waits for the others to compile before timing its steps
 
 
 def log(message: str) -> None:
@@ -86,8 +87,22 @@ def worker(args: argparse.Namespace) -> None:
     seed = int(params.get("seed", 42))
     log(f"{run_name(run)}: {kedro_command(run)}; {budget:.0f} s for training")
 
+    compiling = Path(args.workdir) / "compiling"  # one file per run not yet compiled, made by run_all
+    waited = {"s": 0.0}
+
+    def wait_for_the_others() -> None:
+        """Time the steps only once every run started beside this one has compiled, so that the
+        epoch estimate sees the device shared as it will be in training (a run timed while the
+        others still compile would see it nearly idle, plan too many epochs, and be cut off)."""
+        (compiling / run_name(run)).unlink(missing_ok=True)
+        start = time.monotonic()
+        while any(compiling.iterdir()) and time.monotonic() - start < BARRIER_MAX_S:
+            time.sleep(0.5)
+        waited["s"] = time.monotonic() - start
+        log(f"{run_name(run)}: compiled; timing its steps after waiting {waited['s']:.0f} s for the runs beside it")
+
     model, history = train_model(pixels, index, compute_class_weights(index), params["model"], params["training"],
-                                 params["augmentation"], seed)
+                                 params["augmentation"], seed, before_timing=wait_for_the_others)
     train_s = time.monotonic() - started
     history.to_csv(out / "history.csv", index=False)
 
@@ -125,7 +140,7 @@ def worker(args: argparse.Namespace) -> None:
         "estimated_epoch_s": round(float(history["estimated_epoch_seconds"].iloc[0]), 3),
         "measured_epoch_s": {"first": round(float(history["epoch_seconds"].iloc[0]), 3),
                              "median_later": round(float(later.median()), 3)},
-        "train_s": round(train_s, 1), "budget_s": round(budget, 1),
+        "train_s": round(train_s, 1), "budget_s": round(budget, 1), "waited_for_others_s": round(waited["s"], 1),
         "results": {name: scores(name) for name in probabilities},
         "backend": keras.backend.backend(), "keras": keras.__version__,
         "frameworks_imported": sorted({m.split(".")[0] for m in sys.modules} & {"kedro", "mlflow", "tensorflow"}),
@@ -180,9 +195,12 @@ def run_all(runs: list[dict], args: argparse.Namespace, workdir: Path, deadline:
     env = {**os.environ, "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / args.parallel:.3f}",
            "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     pending, running, skipped = list(runs), [], []
+    compiling = workdir / "compiling"
+    compiling.mkdir(exist_ok=True)
     while pending or running:
         for run, proc, logf in [r for r in running if r[1].poll() is not None]:
             logf.close()
+            (compiling / run_name(run)).unlink(missing_ok=True)  # a run that failed before compiling
             running.remove((run, proc, logf))
             log(f"{run_name(run)} ended with exit status {proc.returncode}")
         while pending and len(running) < args.parallel:
@@ -194,6 +212,7 @@ def run_all(runs: list[dict], args: argparse.Namespace, workdir: Path, deadline:
             command = [sys.executable, "-u", __file__, "--worker", json.dumps(run), "--workdir", str(workdir),
                        "--deadline", str(deadline), "--max-per-class", str(args.max_per_class or 0),
                        "--test-per-class", str(args.test_per_class or 0)]
+            (compiling / run_name(run)).touch()  # before it starts, so that runs beside it wait for it
             logf = (workdir / f"{run_name(run)}.log").open("w")
             running.append((run, subprocess.Popen(command, env=env, stdout=logf, stderr=subprocess.STDOUT), logf))
             log(f"started {run_name(run)} ({len(running)} running)")

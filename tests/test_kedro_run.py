@@ -217,6 +217,7 @@ def test_ensemble_pipeline_of_one_saved_model_matches_its_evaluation(project):
     assert done.returncode == 0, done.stderr[-4000:]
     ensemble = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
     assert ensemble["accuracy"] == pytest.approx(first["accuracy"])
+    assert ensemble["train_duplicates"].pop("trained_on") == first["train_duplicates"].pop("trained_on") == ["train"]
     assert ensemble["train_duplicates"] == pytest.approx(first["train_duplicates"])
     bad = kedro(project, "run", "--env", "quick", "--pipeline", "evaluate_ensemble",
                 "--params", "evaluation.ensemble=[nope/trained_model]")

@@ -13,6 +13,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,37 +165,58 @@ def build_compiled_model(model: dict[str, Any], training: dict[str, Any], augmen
     return classifier
 
 
-def measure_epoch_seconds(classifier: keras.Model, train_batches: FaceBatches,
-                          val_batches: FaceBatches | None) -> float:
-    """Seconds one epoch will take, measured the way ``fit`` runs it: a few compiled executions of
-    the real train and val steps (after one that compiles), scaled to the split sizes. The weights
-    and the optimizer state are put back afterwards, so training starts as if unprobed."""
+def measure_epoch_seconds(classifier: keras.Model, train_batches: FaceBatches, val_batches: FaceBatches | None,
+                          before_timing: Callable[[], None] | None = None) -> float:
+    """Seconds one epoch will take, measured the way ``fit`` runs it: the real compiled train and
+    val steps, each timed on one and on four executions' worth of faces (after a call that
+    compiles). The difference gives the cost of a face apart from the cost of a call whatever
+    its size (``fit``'s own set-up, which on a GPU outweighs a few steps and made a one-size probe
+    about 5 times too pessimistic there); the epoch is one call plus the split's faces. The
+    weights and the optimizer state are put back afterwards, so training starts as if unprobed.
+    ``before_timing`` runs once the train step is compiled and before any timing (the GPU search
+    waits there for the runs beside it to compile, so that all time their steps as they will train:
+    sharing the device)."""
     batch_size = train_batches.batch_size
     per_call = batch_size * max(1, int(classifier.steps_per_execution or 1))
-    probe = per_call * max(1, 4 // max(1, int(classifier.steps_per_execution or 1)))
+    small, large = per_call, 4 * per_call
     x_train = train_batches[0][0]
-    x = np.resize(x_train, (probe, *x_train.shape[1:]))
-    y = keras.utils.to_categorical(np.arange(probe) % NUM_CLASSES, NUM_CLASSES)
+    x = np.resize(x_train, (large, *x_train.shape[1:]))
+    y = keras.utils.to_categorical(np.arange(large) % NUM_CLASSES, NUM_CLASSES)
     x_val = val_batches[0][0] if val_batches is not None else x_train
-    xv = np.resize(x_val, (probe, *x_val.shape[1:]))
+    xv = np.resize(x_val, (large, *x_val.shape[1:]))
     classifier.optimizer.build(classifier.trainable_variables)
     weights = classifier.get_weights()
     optimizer_state = [np.array(v) for v in classifier.optimizer.variables]
-    timings = {}
-    for name, call in (("train", lambda: classifier.fit(x, y, batch_size=batch_size, epochs=1, verbose=0,
-                                                         shuffle=False)),
-                       ("val", lambda: classifier.evaluate(xv, y, batch_size=batch_size, verbose=0))):
-        call()  # compiles
+
+    def timed(call, faces: int) -> float:
         # a fit with EMA ends by assigning the averages to the weights, and on JAX they then share
         # buffers that the next fit may not donate twice: give the weights buffers of their own
         classifier.set_weights(classifier.get_weights())
         start = time.perf_counter()
-        call()
-        timings[name] = (time.perf_counter() - start) / probe
+        call(faces)
+        return time.perf_counter() - start
+
+    total = 0.0
+    for faces_in_split, call in (
+            (len(train_batches.rows), lambda n: classifier.fit(x[:n], y[:n], batch_size=batch_size, epochs=1,
+                                                               verbose=0, shuffle=False)),
+            (len(val_batches.rows) if val_batches is not None else 0,
+             lambda n: classifier.evaluate(xv[:n], y[:n], batch_size=batch_size, verbose=0))):
+        if not faces_in_split:
+            continue
+        timed(call, large)  # compiles
+        if before_timing is not None:
+            before_timing()
+            before_timing = None
+        t_small, t_large = timed(call, small), timed(call, large)
+        per_face = (t_large - t_small) / (large - small)
+        if per_face <= 0:  # timing noise: fall back to the whole call's cost per face (pessimistic)
+            per_face = t_large / large
+        total += max(t_small - per_face * small, 0.0) + per_face * faces_in_split
     classifier.set_weights(weights)
     for variable, value in zip(classifier.optimizer.variables, optimizer_state, strict=True):
         variable.assign(value)
-    return timings["train"] * len(train_batches.rows) + timings["val"] * (len(val_batches.rows) if val_batches else 0)
+    return total
 
 
 def configure_distribution(kind: str | None, batch_size: int) -> int:
@@ -228,7 +250,8 @@ def plan_epochs(epochs: int, epoch_seconds: float, budget_s: float) -> int:
 
 def train_model(face_pixels, image_index: pd.DataFrame,
                 class_weights: dict[str, float], model: dict[str, Any], training: dict[str, Any],
-                augmentation: dict[str, Any], seed: int) -> tuple[keras.Model, pd.DataFrame]:
+                augmentation: dict[str, Any], seed: int,
+                before_timing: Callable[[], None] | None = None) -> tuple[keras.Model, pd.DataFrame]:
     """Trains on the train split, keeps the checkpoint that is best on the val split (PublicTest)
     and returns it without optimizer state, with the per-epoch history.
 
@@ -237,7 +260,8 @@ def train_model(face_pixels, image_index: pd.DataFrame,
     same order for the same seed (``FaceBatches``).
 
     With ``training.time_budget_s`` the epochs are first sized to the budget from a measured
-    epoch time (``measure_epoch_seconds``), and training stops before the budget runs out."""
+    epoch time (``measure_epoch_seconds``, which calls ``before_timing``), and training stops
+    before the budget runs out."""
     started = time.monotonic()
     limit = training.get("max_images_per_class")
     train_rows = split_rows(image_index, "train", limit, seed)
@@ -272,7 +296,7 @@ def train_model(face_pixels, image_index: pd.DataFrame,
     budget = training.get("time_budget_s")
     estimate = None
     if budget:
-        estimate = measure_epoch_seconds(classifier, train_batches, val_batches)
+        estimate = measure_epoch_seconds(classifier, train_batches, val_batches, before_timing)
         planned = plan_epochs(epochs, estimate, float(budget) - (time.monotonic() - started))
         logger.info("An epoch should take %.2f s: %d of the recipe's %d epochs fit in training.time_budget_s=%s",
                     estimate, planned, epochs, budget)
