@@ -253,7 +253,8 @@ def train_model(face_pixels, image_index: pd.DataFrame,
                 augmentation: dict[str, Any], seed: int,
                 before_timing: Callable[[], None] | None = None) -> tuple[keras.Model, pd.DataFrame]:
     """Trains on the train split, keeps the checkpoint that is best on the val split (PublicTest)
-    and returns it without optimizer state, with the per-epoch history.
+    and returns it without optimizer state, with the per-epoch history. With
+    ``training.final_fit_on_val`` it trains on both splits for every epoch and keeps the last.
 
     ``face_pixels`` is the decoded array, or any array-like that reads rows on demand (the
     ``FaceShards`` of the streaming input path): batches are read by row either way, in the
