@@ -22,16 +22,17 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}"
 
 
-def write_section(name: str, command: str, body: str) -> None:
+def write_section(name: str, command: str, body: str, where: str | None = None, doc: Path = DOC) -> None:
+    """``where``: the machine the numbers come from, when it is not this one (a GPU call's results)."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = (f"<!-- {name}:start -->\n## {name}\n\n`{command}` — {stamp}, {machine()}\n\n"
+    section = (f"<!-- {name}:start -->\n## {name}\n\n`{command}` — {stamp}, {where or machine()}\n\n"
                f"{body.strip()}\n<!-- {name}:end -->")
-    text = DOC.read_text() if DOC.exists() else HEADER
+    text = doc.read_text() if doc.exists() else HEADER
     pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else f"{text.rstrip()}\n\n{section}\n"
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text)
-    print(f"wrote the '{name}' section of {DOC}")
+    doc.parent.mkdir(exist_ok=True)
+    doc.write_text(text)
+    print(f"wrote the '{name}' section of {doc}")
 
 
 def table(rows: list[dict], columns: list[str]) -> str:

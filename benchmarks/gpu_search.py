@@ -131,6 +131,7 @@ def worker(args: argparse.Namespace) -> None:
     card = {
         "name": run_name(run), "recipe": run["recipe"], "seed": seed, "env": run["env"],
         "params": run.get("params", ""), "command": kedro_command(run), "rehearsal": rehearsal,
+        "test_per_class": args.test_per_class or None,  # None: all of PublicTest and PrivateTest
         "epochs_recipe": epochs_recipe,
         "epochs_run": int(len(history)),
         # a final fit trains on PublicTest: it keeps its last epoch, and its PublicTest numbers select nothing
@@ -306,6 +307,50 @@ def pack(workdir: Path, out: Path, summary_text: str, keep: list[str]) -> None:
         log(f"bringing back {name}'s model in {parts} part(s)")
 
 
+def ingest(folder: Path, data: str | None, models_dir: Path, doc: Path | None) -> None:
+    """Back on the project's machine: unpacks a call's ``results.tar.gz`` into ``models_dir``,
+    rejoins each model brought back in parts and loads it in safe mode, checks that it reproduces
+    its PrivateTest probabilities from the call (with ``data``), and writes ``summary.md`` as a
+    section of docs/benchmarks.md."""
+    from _report import DOC, write_section
+
+    from deepfer_kedro.core.data import build_image_index
+    from deepfer_kedro.core.evaluation import average_probabilities
+    from deepfer_kedro.core.saving import join_parts, load_keras_model
+    from deepfer_kedro.core.training import select_split
+    from deepfer_kedro.fer2013 import load_faces
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(folder / "results.tar.gz") as tar:
+        tar.extractall(models_dir, filter="data")  # no links out, no absolute paths, no devices
+    summary = json.loads((models_dir / "summary.json").read_text())
+    faces = load_faces(Path(data), progress=False) if data else None
+    checks = []
+    for first in sorted(folder.glob("*.keras.part0")):
+        name = first.name.removesuffix(".keras.part0")
+        model = load_keras_model(join_parts(first, models_dir / f"{name}.keras"))
+        if faces is None:
+            checks.append(f"- `{name}`: rejoined and loaded in safe mode (not compared: no --data)")
+            continue
+        card = json.loads((models_dir / name / "card.json").read_text())
+        x, labels = select_split(faces.pixels, build_image_index(faces, 0.1, 0), "test", card.get("test_per_class"), 0)
+        brought = np.load(models_dir / name / "probs.npz")
+        if not np.array_equal(labels, brought["test_labels"]):
+            sys.exit(f"{name}: the PrivateTest faces here are not the ones the call scored; "
+                     "is --data the same archive?")
+        difference = float(np.abs(average_probabilities([model], x) - brought["test_plain"].astype(float)).max())
+        if difference > 5e-3:  # float16 weights and probabilities
+            sys.exit(f"{name}: the rejoined model's PrivateTest probabilities differ from the call's "
+                     f"by {difference:.4f}")
+        checks.append(f"- `{name}`: rejoined, loaded in safe mode, and its {len(x)} PrivateTest probabilities "
+                      f"match the call's within {difference:.4f}")
+        log(checks[-1])
+    body = (folder / "summary.md").read_text().split("\n", 1)[1]  # its title becomes the section's
+    body += "\n**Models brought back** (in `" + str(models_dir) + "`):\n\n" + ("\n".join(checks) or "none") + "\n"
+    write_section("GPU recipe search: results", summary["command"], body,
+                  where=f"{summary['device']}, data sha256 {summary.get('data_sha256', 'unknown')}", doc=doc or DOC)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="FER2013: a folder with train/ and test/, or the zip")
@@ -318,11 +363,16 @@ def main() -> None:
     parser.add_argument("--test-per-class", type=int, help="val/test subset per emotion (CPU rehearsal)")
     parser.add_argument("--out", default=os.environ.get("OUT", "search_results"))
     parser.add_argument("--workdir", help="where runs write (default: a new temporary folder)")
+    parser.add_argument("--ingest", help="a call's returned folder: unpack, rejoin, check the models, write the docs")
+    parser.add_argument("--models-dir", default=str(ROOT / "data" / "06_models" / "gpu_search"))
+    parser.add_argument("--doc", help="the Markdown file --ingest writes (default docs/benchmarks.md)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.ingest:
+        return ingest(Path(args.ingest), args.data, Path(args.models_dir), Path(args.doc) if args.doc else None)
 
     started = time.time()
     deadline = started + args.budget_s - 30  # ensemble, summary and packing

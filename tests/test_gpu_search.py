@@ -85,19 +85,40 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
     assert "| tiny-final-s1 |" in (out / "summary.md").read_text()
     assert "| trained on |" in (out / "summary.md").read_text()
 
-    # a model brought back in parts rejoins into a file that loads and reproduces its probabilities
-    from deepfer_kedro.core.data import build_image_index
-    from deepfer_kedro.core.evaluation import average_probabilities
-    from deepfer_kedro.core.saving import join_parts, load_keras_model
-    from deepfer_kedro.core.training import select_split
-    from deepfer_kedro.fer2013 import load_faces
+    # back here: --ingest unpacks the results, rejoins each model brought back in parts, loads it in
+    # safe mode, checks it reproduces the call's PrivateTest probabilities, and writes the docs section
+    models, doc = tmp_path / "models", tmp_path / "benchmarks.md"
+    ingested = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "gpu_search.py"), "--ingest", str(out),
+                               "--data", str(real_zip), "--models-dir", str(models), "--doc", str(doc)],
+                              capture_output=True, text=True, timeout=600)
+    assert ingested.returncode == 0, ingested.stdout[-3000:] + ingested.stderr[-3000:]
+    brought = sorted(p.name.removesuffix(".keras.part0") for p in out.glob("*.keras.part0"))
+    assert brought and all((models / f"{name}.keras").is_file() for name in brought)
+    assert (models / "tiny-s1" / "card.json").is_file() and (models / "summary.json").is_file()
+    section = doc.read_text()
+    assert "## GPU recipe search: results" in section and "| tiny-final-s1 |" in section
+    assert section.count("PrivateTest probabilities match the call's within") == len(brought)
+    assert "'devices': ['cpu:0']" in section  # where the numbers come from, not this machine's description
 
-    first = next(p for p in out.iterdir() if p.name.endswith(".keras.part0"))
-    name = first.name.removesuffix(".keras.part0")
+    # and a model whose weights were changed after the call is caught
+    from deepfer_kedro.core.saving import join_parts, load_keras_model
+
+    first = out / f"{brought[0]}.keras.part0"
     model = load_keras_model(join_parts(first, tmp_path / "joined.keras"))
-    faces = load_faces(real_zip, progress=False)
-    x, _ = select_split(faces.pixels, build_image_index(faces, 0.1, 0), "test", 6, 0)
-    np.testing.assert_allclose(average_probabilities([model], x), probs[name]["test_plain"].astype(float), atol=5e-3)
+    emotion = model.get_layer("emotion")
+    emotion.bias.assign(emotion.bias.numpy() + np.arange(7.0))  # logits moved apart by up to 6
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    for name in ("results.tar.gz", "summary.md"):
+        (tampered / name).write_bytes((out / name).read_bytes())
+    model.save(tampered / f"{brought[0]}.keras")
+    from deepfer_kedro.core.saving import split_file
+
+    split_file(tampered / f"{brought[0]}.keras", 15 * 2**20)
+    caught = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "gpu_search.py"), "--ingest",
+                             str(tampered), "--data", str(real_zip), "--models-dir", str(tmp_path / "m2"), "--doc",
+                             str(tmp_path / "doc2.md")], capture_output=True, text=True, timeout=600)
+    assert caught.returncode != 0 and "differ from the call's" in caught.stderr, caught.stderr[-2000:]
 
 
 def test_every_run_of_the_shipped_search_plan_builds_with_its_parameters():
