@@ -117,16 +117,6 @@ def worker(args: argparse.Namespace) -> None:
                         val_labels=labels["val"], test_labels=labels["test"])
     save_half_precision(inference_copy(model, params["model"]), out / "model.keras")
 
-    def scores(name: str) -> dict:
-        split = name.split("_")[0]
-        predicted = probabilities[name].argmax(axis=1)
-        from sklearn.metrics import f1_score, recall_score
-
-        recall = recall_score(labels[split], predicted, labels=range(len(EMOTIONS)), average=None, zero_division=0)
-        return {"top1": round(accuracy(probabilities[name], labels[split]), 4),
-                "macro_f1": round(float(f1_score(labels[split], predicted, average="macro")), 4),
-                "recall": {e: round(float(r), 4) for e, r in zip(EMOTIONS, recall, strict=True)}}
-
     later = history["epoch_seconds"].iloc[1:] if len(history) > 1 else history["epoch_seconds"]
     card = {
         "name": run_name(run), "recipe": run["recipe"], "seed": seed, "env": run["env"],
@@ -142,7 +132,7 @@ def worker(args: argparse.Namespace) -> None:
         "measured_epoch_s": {"first": round(float(history["epoch_seconds"].iloc[0]), 3),
                              "median_later": round(float(later.median()), 3)},
         "train_s": round(train_s, 1), "budget_s": round(budget, 1), "waited_for_others_s": round(waited["s"], 1),
-        "results": {name: scores(name) for name in probabilities},
+        "results": {name: split_scores(p, labels[name.split("_")[0]]) for name, p in probabilities.items()},
         "backend": keras.backend.backend(), "keras": keras.__version__,
         "frameworks_imported": sorted({m.split(".")[0] for m in sys.modules} & {"kedro", "mlflow", "tensorflow"}),
     }
@@ -264,18 +254,25 @@ def summarize(workdir: Path, skipped: list[str], header: dict) -> tuple[str, dic
     return text, summary, keep
 
 
-def ensemble_scores(probs: dict, weights: dict[str, int], val_labels: np.ndarray, test_labels: np.ndarray) -> dict:
-    """The ensemble's PublicTest top-1 (where it was chosen) and PrivateTest top-1, macro-F1, recall."""
+def split_scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    """Top-1, macro-F1 and per-emotion recall of one split's probabilities."""
     from sklearn.metrics import f1_score, recall_score
 
+    predicted = probabilities.argmax(axis=1)
+    recall = recall_score(labels, predicted, labels=range(len(EMOTIONS)), average=None, zero_division=0)
+    return {"top1": round(accuracy(probabilities, labels), 4),
+            "macro_f1": round(float(f1_score(labels, predicted, average="macro")), 4),
+            "recall": {e: round(float(r), 4) for e, r in zip(EMOTIONS, recall, strict=True)}}
+
+
+def ensemble_scores(probs: dict, weights: dict[str, int], val_labels: np.ndarray, test_labels: np.ndarray) -> dict:
+    """The ensemble's PublicTest top-1 (where it was chosen) and PrivateTest top-1, macro-F1, recall."""
     test = weighted_average({n: probs[n]["test_tta"] for n in weights}, weights)
     val = weighted_average({n: probs[n]["val_tta"] for n in weights}, weights)
-    predicted = test.argmax(1)
-    recall = recall_score(test_labels, predicted, labels=range(len(EMOTIONS)), average=None, zero_division=0)
+    scores = split_scores(test, test_labels)
     return {"members": weights, "chosen_on": "PublicTest (val), TTA probabilities",
-            "val_top1": round(accuracy(val, val_labels), 4), "test_top1": round(accuracy(test, test_labels), 4),
-            "test_macro_f1": round(float(f1_score(test_labels, predicted, average="macro")), 4),
-            "test_recall": dict(zip(EMOTIONS, np.round(recall, 4).tolist(), strict=True))}
+            "val_top1": round(accuracy(val, val_labels), 4), "test_top1": scores["top1"],
+            "test_macro_f1": scores["macro_f1"], "test_recall": scores["recall"]}
 
 
 def _table(rows: list[dict]) -> str:
