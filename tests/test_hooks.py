@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from kedro.io import DatasetError
 
@@ -131,3 +132,36 @@ def test_the_versions_of_a_killed_run_are_set_aside_and_never_loaded_as_latest(t
     assert sorted(p.name for p in (data / "03_primary" / "image_index.csv").iterdir()) == [finished, running]
     hook.after_pipeline_run({"run_id": running})
     assert not list((data / ".running").iterdir())
+
+
+def test_a_run_loads_back_its_own_version_even_when_a_concurrent_run_saved_later(tmp_path):
+    """Two runs at once in one project (scripts/sweep.sh): the first must read back what it saved
+    (its seed's split), not the other run's newer, possibly half-written, version."""
+    import pandas as pd
+    from kedro.io import DataCatalog
+
+    from deepfer_kedro.hooks import ThisRunsVersionsHook
+
+    config = {"image_index": {"type": "pandas.CSVDataset", "filepath": str(tmp_path / "index.csv"),
+                              "versioned": True},
+              "face_pixels": {"type": "deepfer_kedro.datasets.NpzDataset", "filepath": str(tmp_path / "p.npz"),
+                              "key": "pixels", "versioned": True}}
+    first = DataCatalog.from_config(config, save_version="2026-11-29T09.00.00.000Z")
+    second = DataCatalog.from_config(config, save_version="2026-11-29T09.00.01.000Z")
+    hook = ThisRunsVersionsHook()
+    hook.after_catalog_created(first)
+    first.save("image_index", pd.DataFrame({"seed": [3]}))
+    hook.after_dataset_saved("image_index")
+    second.save("image_index", pd.DataFrame({"seed": [4]}))  # later, so the "latest" version
+    (tmp_path / "p.npz" / "2026-11-29T09.00.01.000Z").mkdir(parents=True)
+    (tmp_path / "p.npz" / "2026-11-29T09.00.01.000Z" / "p.npz").write_bytes(b"PK half-written")
+    first.save("face_pixels", np.zeros((2, 48, 48), "uint8"))
+    hook.after_dataset_saved("face_pixels")
+    assert first.load("image_index")["seed"].tolist() == [3]
+    assert first.load("face_pixels").shape == (2, 48, 48)
+    assert second.load("image_index")["seed"].tolist() == [4]  # the other run reads its own too (latest)
+    pinned = DataCatalog.from_config(config, load_versions={"image_index": "2026-11-29T09.00.01.000Z"},
+                                     save_version="2026-11-29T09.00.02.000Z")
+    hook.after_catalog_created(pinned)
+    hook.after_dataset_saved("image_index")  # --load-versions is left as given
+    assert pinned.load("image_index")["seed"].tolist() == [4]

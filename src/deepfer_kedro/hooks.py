@@ -13,7 +13,7 @@ from typing import Any
 import mlflow
 import mlflow.data
 from kedro.framework.hooks import hook_impl
-from kedro.io import DatasetError
+from kedro.io import DatasetError, Version
 from mlflow.exceptions import MlflowException
 
 from deepfer_kedro.fer2013 import FER2013Error
@@ -182,6 +182,31 @@ class MlflowArtifactsHook:
         version = dataset.resolve_save_version() if getattr(dataset, "_version", None) else None
         path = dataset._get_versioned_path(version) if version else dataset._filepath
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+class ThisRunsVersionsHook:
+    """A versioned dataset that this run saved is loaded back at this run's version.
+
+    Kedro loads the latest version unless told otherwise. With two runs at once in one project
+    (``scripts/sweep.sh``), the latest can be the other run's file: made with another seed, or
+    still being written ("File is not a zip file", seen in CI). ``--load-versions`` still wins.
+    """
+
+    def __init__(self) -> None:
+        self._catalog = None
+
+    @hook_impl
+    def after_catalog_created(self, catalog) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
+        version = getattr(dataset, "_version", None)
+        if not isinstance(version, Version) or version.load is not None:
+            return  # not versioned, or pinned by --load-versions
+        saved = version.save or dataset.resolve_save_version()
+        dataset._version = Version(load=saved, save=saved)
 
 
 RUNNING_MARKERS = ".running"

@@ -9,13 +9,14 @@ from deepfer_kedro.hooks import (
     ReproducibilityTagsHook,
     RunMarkerHook,
     StartupChecksHook,
+    ThisRunsVersionsHook,
 )
 
 # Hooks are called last-registered first. kedro-mlflow's hook is registered here rather than by
 # its plugin entry point, so that the server check runs before it and the tags after it.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
-HOOKS = (ExpectedErrorHook(), RunMarkerHook(), ReproducibilityTagsHook(), MlflowArtifactsHook(), MlflowHook(),
-         StartupChecksHook())
+HOOKS = (ExpectedErrorHook(), RunMarkerHook(), ThisRunsVersionsHook(), ReproducibilityTagsHook(),
+         MlflowArtifactsHook(), MlflowHook(), StartupChecksHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
