@@ -165,3 +165,37 @@ def test_a_run_loads_back_its_own_version_even_when_a_concurrent_run_saved_later
     hook.after_catalog_created(pinned)
     hook.after_dataset_saved("image_index")  # --load-versions is left as given
     assert pinned.load("image_index")["seed"].tolist() == [4]
+
+
+def test_a_dataset_row_stored_by_another_run_meanwhile_is_asked_for_again(tmp_path, monkeypatch):
+    # CI: two clones loaded FER2013 together on a fresh PostgreSQL-backed server; both looked the
+    # dataset row up, both inserted it, and one run stopped on the unique key
+    import mlflow
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from deepfer_kedro import hooks
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    dataset = mlflow.data.from_pandas(pd.DataFrame({"source": ["a.png"]}), source=str(tmp_path), name="FER2013",
+                                      digest="0" * 36)
+    real_log_input, calls = mlflow.log_input, []
+
+    def lost_the_race_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MlflowException('(psycopg2.errors.UniqueViolation) duplicate key value violates unique '
+                                  'constraint "dataset_pk"', error_code="BAD_REQUEST")
+        return real_log_input(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_input", lost_the_race_once)
+    with mlflow.start_run() as run:
+        hooks.log_input_once_stored(dataset, context="training")
+    assert len(calls) == 2
+    inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("FER2013", "0" * 36)]
+
+    monkeypatch.setattr(mlflow, "log_input", lambda *a, **k: (_ for _ in ()).throw(MlflowException("disk full")))
+    with mlflow.start_run(), pytest.raises(MlflowException, match="disk full"):  # other errors are not retried
+        hooks.log_input_once_stored(dataset, context="training")
+    mlflow.set_tracking_uri(None)

@@ -5,6 +5,7 @@ import logging
 import os
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -114,7 +115,24 @@ class ReproducibilityTagsHook:
             # the run's dataset input, shown in the runs list: one row per image, digest = archive sha256
             dataset = mlflow.data.from_pandas(data.index, source=data.location, name="FER2013",
                                               digest=data.source_sha256[:36])
-            mlflow.log_input(dataset, context="training")
+            log_input_once_stored(dataset, context="training")
+
+
+def log_input_once_stored(dataset, context: str, attempts: int = 3) -> None:
+    """mlflow.log_input, again when another run stored the same dataset row at the same moment:
+    MLflow's store looks the (experiment, name, digest) row up, then inserts it, so two runs that
+    load FER2013 together on a fresh server both insert and one stops with a unique-key error
+    (PostgreSQL: "duplicate key ... dataset_pk"). Asked again, the store finds the row."""
+    for attempt in range(1, attempts + 1):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException as err:
+            text = str(err).lower()
+            if attempt == attempts or not ("duplicate key" in text or "unique constraint" in text):
+                raise
+            logger.info("Dataset %s was being stored by another run at the same time; asking again", dataset.name)
+            time.sleep(0.2 * attempt)
 
 
 def run_name(run_params: dict[str, Any], catalog) -> str:
