@@ -175,19 +175,22 @@ def mark_orphaned_runs_killed(current_run_id: str) -> list[str]:
     return killed
 
 
-class MlflowArtifactsHook:
+class _CatalogHook:
+    """A hook that looks datasets up in the run's catalog."""
+
+    _catalog = None
+
+    @hook_impl
+    def after_catalog_created(self, catalog) -> None:
+        self._catalog = catalog
+
+
+class MlflowArtifactsHook(_CatalogHook):
     """Logs each saved dataset whose catalog metadata names an ``mlflow_artifact_path``.
 
     kedro-mlflow's ``MlflowArtifactDataset`` gives a wrapped versioned dataset a save version of
     its own, which Kedro 1.x's catalog refuses; logging the saved file here keeps one version.
     """
-
-    def __init__(self) -> None:
-        self._catalog = None
-
-    @hook_impl
-    def after_catalog_created(self, catalog) -> None:
-        self._catalog = catalog
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -202,20 +205,13 @@ class MlflowArtifactsHook:
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
-class ThisRunsVersionsHook:
+class ThisRunsVersionsHook(_CatalogHook):
     """A versioned dataset that this run saved is loaded back at this run's version.
 
     Kedro loads the latest version unless told otherwise. With two runs at once in one project
     (``scripts/sweep.sh``), the latest can be the other run's file: made with another seed, or
     still being written ("File is not a zip file", seen in CI). ``--load-versions`` still wins.
     """
-
-    def __init__(self) -> None:
-        self._catalog = None
-
-    @hook_impl
-    def after_catalog_created(self, catalog) -> None:
-        self._catalog = catalog
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
