@@ -171,12 +171,22 @@ def test_a_dataset_row_stored_by_another_run_meanwhile_is_asked_for_again(tmp_pa
     # CI: two clones loaded FER2013 together on a fresh PostgreSQL-backed server; both looked the
     # dataset row up, both inserted it, and one run stopped on the unique key
     import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        check_the_race_is_asked_again(mlflow.MlflowClient().create_experiment("race"), tmp_path, monkeypatch)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def check_the_race_is_asked_again(experiment: str, tmp_path, monkeypatch) -> None:
+    # an explicit experiment: the one an earlier test's run left active is not in this store
+    import mlflow
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
     from deepfer_kedro import hooks
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     dataset = mlflow.data.from_pandas(pd.DataFrame({"source": ["a.png"]}), source=str(tmp_path), name="FER2013",
                                       digest="0" * 36)
     real_log_input, calls = mlflow.log_input, []
@@ -189,13 +199,12 @@ def test_a_dataset_row_stored_by_another_run_meanwhile_is_asked_for_again(tmp_pa
         return real_log_input(*args, **kwargs)
 
     monkeypatch.setattr(mlflow, "log_input", lost_the_race_once)
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=experiment) as run:
         hooks.log_input_once_stored(dataset, context="training")
     assert len(calls) == 2
     inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
     assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("FER2013", "0" * 36)]
 
     monkeypatch.setattr(mlflow, "log_input", lambda *a, **k: (_ for _ in ()).throw(MlflowException("disk full")))
-    with mlflow.start_run(), pytest.raises(MlflowException, match="disk full"):  # other errors are not retried
-        hooks.log_input_once_stored(dataset, context="training")
-    mlflow.set_tracking_uri(None)
+    with mlflow.start_run(experiment_id=experiment), pytest.raises(MlflowException, match="disk full"):
+        hooks.log_input_once_stored(dataset, context="training")  # other errors are not asked again
