@@ -58,3 +58,21 @@ def test_mlflow_models_serve_serves_the_champion(store, astronaut_rgb):
     finally:
         stop_group(server)
     assert status == 200 and '"status": "ok"' in text
+
+
+def test_two_runs_finishing_together_leave_the_champion_on_the_better(tmp_path, tiny_model_file):
+    # on a shared server: run A (0.70) tags its version and reads, then run B (0.65) tags and reads;
+    # comparing with the champion alone, B saw A's alias not yet set and took it last
+    from deepfer_kedro.inference import registry
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    client.create_registered_model("deepfer")
+    for _ in range(3):
+        client.create_model_version("deepfer", source=str(tmp_path))
+    registry.promote_if_better("deepfer", 1, 0.60, client)
+    client.set_model_version_tag("deepfer", "2", SCORE_TAG, "0.700000")  # A has tagged, not yet moved the alias
+    assert registry.promote_if_better("deepfer", 3, 0.65, client) is False  # B finishes meanwhile
+    assert str(client.get_model_version_by_alias("deepfer", CHAMPION).version) == "2"
+    assert registry.promote_if_better("deepfer", 2, 0.70, client) is True  # A goes on
+    assert str(client.get_model_version_by_alias("deepfer", CHAMPION).version) == "2"

@@ -23,13 +23,17 @@ def champion_score(client: MlflowClient, name: str) -> tuple[str | None, float |
     except MlflowException:
         return None, None
     score = champion.tags.get(SCORE_TAG)
-    return champion.version, (float(score) if score is not None else None)
+    return str(champion.version), (float(score) if score is not None else None)
 
 
 def promote_if_better(name: str, version: str | int, publictest_accuracy: float | None,
                       client: MlflowClient | None = None) -> bool:
-    """Tags ``version`` with its PublicTest top-1 and moves ``champion`` to it when it beats the
-    current champion's (or there is none). Returns whether it moved."""
+    """Tags ``version`` with its PublicTest top-1, then points ``champion`` at the best-scored version
+    (the current champion on a tie). Returns whether ``version`` is now the champion.
+
+    The best is read from every version's tag after ours is written, not compared with the champion
+    alone: of two runs finishing together on a shared server, the later reader sees both scores, so
+    the alias ends on the better one whichever run writes it last."""
     client = client or MlflowClient()
     version = str(version)
     if publictest_accuracy is None:
@@ -37,11 +41,15 @@ def promote_if_better(name: str, version: str | int, publictest_accuracy: float 
         return False
     client.set_model_version_tag(name, version, SCORE_TAG, f"{publictest_accuracy:.6f}")
     current, best = champion_score(client, name)
-    if current is not None and best is not None and publictest_accuracy <= best:
+    scores = {str(v.version): float(v.tags[SCORE_TAG])
+              for v in client.search_model_versions(f"name='{name}'") if SCORE_TAG in v.tags}
+    top = max(scores.values())
+    winner = current if best is not None and best >= top else min((v for v, s in scores.items() if s == top), key=int)
+    if winner == current:
         logger.info("Registered %s version %s (PublicTest top-1 %.4f); the champion stays version %s (%.4f)",
                     name, version, publictest_accuracy, current, best)
-        return False
-    client.set_registered_model_alias(name, CHAMPION, version)
-    logger.info("Registered %s version %s (PublicTest top-1 %.4f) as the new @%s%s", name, version,
-                publictest_accuracy, CHAMPION, "" if current is None else f" (was version {current}, {best})")
-    return True
+        return version == current
+    client.set_registered_model_alias(name, CHAMPION, winner)
+    logger.info("Registered %s version %s (PublicTest top-1 %.4f); @%s is version %s (%.4f)%s", name, version,
+                publictest_accuracy, CHAMPION, winner, top, "" if current is None else f", was version {current}")
+    return winner == version
