@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time setup on a fresh machine: a virtual environment in .venv with the project and every
-# dependency, and FER2013 linked into data/01_raw when ../shared/datasets/fer2013.zip is there.
+# dependency (the tested versions: constraints.txt), and FER2013 linked into data/01_raw when
+# ../shared/datasets/fer2013.zip is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -15,7 +16,15 @@ if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import sys; sys.exit(sys.ve
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+# The versions CI tested (constraints.txt); where they cannot install (another Python or platform
+# without those wheels), the newest versions pyproject.toml allows, said loudly.
+if [ "${DEEPFER_UNPINNED:-0}" = 1 ]; then
+  .venv/bin/python -m pip install -q -e ".[test]"
+elif ! .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"; then
+  echo "The tested versions in constraints.txt do not install with $(.venv/bin/python --version) on" \
+       "$(uname -s) $(uname -m); installing the newest versions pyproject.toml allows instead (untested)." >&2
+  .venv/bin/python -m pip install -q -e ".[test]"
+fi
 shared_zip=../shared/datasets/fer2013.zip
 if [ -z "$(find data/01_raw -mindepth 1 ! -name .gitkeep -print -quit)" ]; then
   if [ -f "$shared_zip" ]; then
