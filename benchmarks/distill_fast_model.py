@@ -7,13 +7,18 @@ teacher's probabilities (mixed with the labels) with mirrored and shifted faces.
 on PublicTest is kept; PrivateTest is only measured. Runs on a CPU (about 5 minutes an epoch on 2
 cores). The result goes through ``benchmarks/default_model.py`` like any trained model:
 
-  python benchmarks/distill_fast_model.py --teacher src/deepfer_kedro/default_model/deepfer_default.keras \\
-      --out data/06_models/deepfer_fast.keras
+  python benchmarks/distill_fast_model.py --teacher-tta --targets-file data/06_models/teacher_tta_targets.npz \\
+      --out data/06_models/deepfer_fast_tta_pruned.keras
+
+``--teacher-tta`` makes the target the teacher's mean over the environment's test-time views (the
+ten of ``evaluation.tta``), which scores higher than the teacher on one view, so the student learns
+the TTA ensemble; ``--student`` goes on from a trained student instead of pruning.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -23,6 +28,7 @@ import numpy as np
 
 from deepfer_kedro.core.config import PROJECT_ROOT, load_parameters
 from deepfer_kedro.core.data import build_image_index
+from deepfer_kedro.core.evaluation import tta_views
 from deepfer_kedro.core.export import predict_all
 from deepfer_kedro.core.saving import load_keras_model
 from deepfer_kedro.fer2013 import load_faces
@@ -70,12 +76,21 @@ def main() -> None:
     parser.add_argument("--data", default=str(PROJECT_ROOT / "data/01_raw"))
     parser.add_argument("--out", default=str(PROJECT_ROOT / "data/06_models/deepfer_fast.keras"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--student", help="a trained student to go on from (default: prune the teacher)")
+    parser.add_argument("--teacher-tta", action="store_true",
+                        help="target the teacher's mean over the environment's test-time views")
+    parser.add_argument("--targets-file", help="an .npz of the teacher's targets on the training faces: "
+                        "read if it exists (and is of this teacher and --teacher-tta), else written; the "
+                        "ten-view targets take 20 to 30 minutes on 2 cores")
     args = parser.parse_args()
     keras.utils.set_random_seed(args.seed)
 
     teacher = load_keras_model(Path(args.teacher))
-    model_params = {**load_parameters(args.env)["model"], "base_filters": args.base_filters}
-    student = prune(teacher, build_model(model_params))
+    parameters = load_parameters(args.env)
+    if args.student:
+        student = load_keras_model(Path(args.student))
+    else:
+        student = prune(teacher, build_model({**parameters["model"], "base_filters": args.base_filters}))
     faces = load_faces(Path(args.data))
     index = build_image_index(faces, 0.1, 0)
     split, labels = index["split"].to_numpy(), index["label"].to_numpy()
@@ -85,12 +100,34 @@ def main() -> None:
     def top1(model: keras.Model, rows: np.ndarray, wanted: np.ndarray) -> float:
         return float((predict_all(model, rows).argmax(1) == wanted).mean())
 
-    print(f"PublicTest top-1: teacher {top1(teacher, val_faces, val_labels):.4f}, pruned student before "
+    print(f"PublicTest top-1: teacher {top1(teacher, val_faces, val_labels):.4f}, student before "
           f"distillation {top1(student, val_faces, val_labels):.4f}", flush=True)
     start = time.perf_counter()
-    targets = predict_all(teacher, train_faces), predict_all(teacher, train_faces[:, :, ::-1])
-    print(f"teacher probabilities for {len(train_faces)} training faces and their mirrors: "
-          f"{time.perf_counter() - start:.0f} s", flush=True)
+    teacher_sha256 = hashlib.sha256(Path(args.teacher).read_bytes()).hexdigest()
+    if args.targets_file and Path(args.targets_file).exists():
+        saved = np.load(args.targets_file)
+        if str(saved["teacher_sha256"]) != teacher_sha256 or bool(saved["teacher_tta"]) != args.teacher_tta:
+            sys.exit(f"{args.targets_file} holds the targets of another teacher or --teacher-tta setting "
+                     f"(teacher sha256 {saved['teacher_sha256']}, tta {bool(saved['teacher_tta'])}): "
+                     "delete it or name another --targets-file")
+        targets = tuple(saved["targets"])
+        print(f"teacher targets read from {args.targets_file}", flush=True)
+    elif args.teacher_tta:
+        tta = parameters["evaluation"]["tta"]
+        views = tta_views(train_faces[..., None], bool(tta["flip"]), int(tta["shift_pixels"]))
+        mean = sum(predict_all(teacher, view) for view in views) / len(views)
+        # the views are symmetric under mirroring, so a mirrored face has the same target
+        targets = mean, mean
+        print(f"teacher mean over {len(views)} views of {len(train_faces)} training faces: "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+    else:
+        targets = predict_all(teacher, train_faces), predict_all(teacher, train_faces[:, :, ::-1])
+        print(f"teacher probabilities for {len(train_faces)} training faces and their mirrors: "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+    if args.targets_file and not Path(args.targets_file).exists():
+        Path(args.targets_file).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.targets_file, "wb") as file:  # a file object: savez adds no ".npz" to the name
+            np.savez(file, targets=np.stack(targets), teacher_sha256=teacher_sha256, teacher_tta=args.teacher_tta)
 
     shifted = keras.Input((*train_faces.shape[1:], 1))
     trainer = keras.Model(shifted, student(keras.layers.RandomTranslation(0.06, 0.06, fill_mode="constant",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
 import sys
 import tempfile
@@ -271,6 +272,7 @@ def main() -> None:
         videos = video_rows(video)
 
     labels = list(detail[0])
+    rechecked = json.loads(default_model.ONNX_CARD.read_text())["near_ties_rerun_in_float"]
     body = ("### The classifier on each runtime (PrivateTest: 3,589 faces, no TTA)\n\n"
             + table(classifiers, list(classifiers[0]))
             + "\n\nBatch 1 is the median of repeated calls after a warm-up; batch 256 the median of 5 calls. ONNX "
@@ -278,7 +280,8 @@ def main() -> None:
               "0.57 of its multiply-adds and distilled (section 'The shipped model, narrowed for the CPU'). int8: "
               "static quantization, per-channel weights, activations calibrated on training faces; int8 rounding "
               "flips the top-1 of about 1% of faces, all near ties, so the default file re-runs in float (weights "
-              "stored as float16) the faces whose two likeliest emotions are within 0.03 of each other (2.2% of "
+              "stored as float16) the faces whose two likeliest emotions are within "
+              f"{rechecked['margin']} of each other ({rechecked['share_of_privatetest']:.1%} of "
               "PrivateTest), inside the same ONNX graph. `fer`'s model is run through the same LiteRT interpreter "
               "with its own preprocessing (64x64, scaled to [-1, 1]) and scored on the same PrivateTest faces. "
               "Runtime choice: ONNX Runtime and LiteRT int8 are within 5-30% of each other from run to run (noise "
