@@ -8,6 +8,7 @@ from deepfer_kedro.inference.loading import ModelNotFoundError, load_keras_model
 from deepfer_kedro.inference.predict import (
     EmotionPredictor,
     FaceResult,
+    FaceTracks,
     annotate,
     expand_inputs,
     predict_paths,
@@ -126,3 +127,55 @@ def test_video_detection_every_nth_frame_still_labels_every_frame(predictor, ast
     assert rows["frame"].tolist() == [0, 1, 2, 3, 4] and (rows["status"] == "ok").all()
     assert len(calls) == 2  # frames 0 and 3
     assert rows["x"][:3].nunique() == 1 and rows["x"][3:].nunique() == 1  # boxes reused between detections
+
+
+def test_face_tracks_keep_each_face_its_number_and_smooth_its_emotion():
+    tracks = FaceTracks(smoothing=0.7, max_missed=1)
+    left, right = Box(10, 10, 50, 50), Box(200, 10, 50, 50)
+    happy, sad = np.eye(7)[3], np.eye(7)[5]
+    first = [FaceResult(left, "ok", happy.copy()), FaceResult(right, "ok", happy.copy())]
+    assert tracks.follow(first) == [0, 1]
+    # the detector lists them the other way round, both moved a little; the right face turned sad
+    moved = [FaceResult(Box(204, 12, 50, 50), "ok", sad.copy()), FaceResult(Box(13, 9, 50, 50), "ok", happy.copy())]
+    assert tracks.follow(moved) == [1, 0]
+    np.testing.assert_allclose(moved[0].probabilities, 0.7 * happy + 0.3 * sad)
+    assert moved[0].emotion == "happy"  # one sad frame does not flip the label ...
+    again = [FaceResult(Box(205, 12, 50, 50), "ok", sad.copy())]
+    assert tracks.follow(again) == [1] and again[0].emotion == "sad"  # ... two do (0.49 against 0.51)
+    # the left face was missed once (kept), then twice (forgotten): it comes back as a new face
+    assert tracks.follow([FaceResult(Box(205, 12, 50, 50), "ok", sad.copy())]) == [1]
+    assert tracks.follow([FaceResult(left, "ok", happy.copy())]) == [2]
+    # a face too small to classify keeps its number and has no emotion to smooth
+    small = [FaceResult(left, "face_too_small")]
+    assert tracks.follow(small) == [2] and small[0].probabilities is None
+
+
+def test_no_smoothing_leaves_each_frame_its_own_probabilities():
+    tracks = FaceTracks(smoothing=0.0)
+    tracks.follow([FaceResult(Box(0, 0, 40, 40), "ok", np.eye(7)[0])])
+    later = [FaceResult(Box(1, 0, 40, 40), "ok", np.eye(7)[6])]
+    assert tracks.follow(later) == [0]
+    np.testing.assert_array_equal(later[0].probabilities, np.eye(7)[6])
+
+
+def test_video_faces_keep_their_numbers_from_frame_to_frame(predictor, astronaut_rgb, tmp_path):
+    """One person, then a second joins on the left, then the first leaves: each keeps its number."""
+    path = tmp_path / "two.avi"
+    face = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR)[40:240, 130:330]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for step in range(6):
+        frame = np.full((480, 640, 3), 128, np.uint8)
+        if step < 4:
+            frame[140:340, 400 - 5 * step:600 - 5 * step] = face[:, ::-1]
+        if step >= 2:
+            frame[100:300, 40 + 5 * step:240 + 5 * step] = face
+        writer.write(frame)
+    writer.release()
+    rows = pd.DataFrame(predict_video(predictor, str(path)))
+    assert (rows["status"] == "ok").all() and rows.groupby("frame").size().tolist() == [1, 1, 2, 2, 1, 1]
+    assert (rows.loc[rows["x"] >= 320, "face"] == 0).all() and (rows.loc[rows["x"] < 320, "face"] == 1).all()
+
+
+def test_smoothing_out_of_range_is_refused(tiny_model_file):
+    with pytest.raises(ValueError, match="video_smoothing"):
+        EmotionPredictor(load_keras_model(tiny_model_file), {"video_smoothing": 1.0})

@@ -49,6 +49,13 @@ def _margin(text: str) -> float:
     return value
 
 
+def _smoothing(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="deepfer", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
@@ -76,6 +83,8 @@ def parser() -> argparse.ArgumentParser:
                          help="video: detect faces every N-th classified frame, reusing the boxes between")
     predict.add_argument("--detector-width", type=_positive_int,
                          help="haar: search for faces in frames shrunk to this width (320 is faster for video)")
+    predict.add_argument("--smooth", type=_smoothing, help="video or camera: weight of a face's earlier frames in "
+                         "its probabilities (0: each frame on its own); default: inference.video_smoothing in conf/")
     predict.add_argument("--max-frames", type=_positive_int, help="video or camera: stop after this many frames")
     predict.add_argument("--max-pixels", type=_positive_int,
                          help="larger images are reported as unreadable without being decoded")
@@ -185,6 +194,7 @@ def predict(args: argparse.Namespace) -> int:
     settings = inference_settings(overrides={
         "runtime": args.runtime, "min_face_size": args.min_face, "margin": args.margin, "tta_flip": args.tta,
         "detect_faces": False if args.no_detect else None, "max_image_pixels": args.max_pixels,
+        "video_smoothing": args.smooth,
         "detector": {"kind": args.detector, "haar": {"max_width": args.detector_width}}})
     try:
         model = load_model(args.model, runtime=settings.get("runtime", "onnx"))

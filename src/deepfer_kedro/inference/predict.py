@@ -10,6 +10,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from deepfer_kedro.inference.faces import (
     MAX_IMAGE_PIXELS,
@@ -21,7 +22,8 @@ from deepfer_kedro.inference.faces import (
 )
 from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS, ROW_COLUMNS, Status
 
-__all__ = ["ROW_COLUMNS", "EmotionPredictor", "FaceResult", "Status", "predict_paths", "predict_video"]
+__all__ = ["ROW_COLUMNS", "EmotionPredictor", "FaceResult", "FaceTracks", "Status", "predict_paths",
+           "predict_video"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,9 @@ class EmotionPredictor:
     ``settings``: ``min_face_size`` (pixels; smaller faces are reported, not guessed),
     ``margin``, ``tta_flip``, ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their
     options), ``detect_faces``
-    (False: every image is already one face crop, as FER2013's own images are) and
-    ``max_image_pixels`` (larger images are refused before decoding)."""
+    (False: every image is already one face crop, as FER2013's own images are),
+    ``max_image_pixels`` (larger images are refused before decoding) and ``video_smoothing``
+    (``FaceTracks``)."""
 
     model: Any
     settings: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +63,9 @@ class EmotionPredictor:
         self.tta_flip = bool(self.settings.get("tta_flip", False))
         self.detect_faces = bool(self.settings.get("detect_faces", True))
         self.max_image_pixels = int(self.settings.get("max_image_pixels", MAX_IMAGE_PIXELS))
+        self.video_smoothing = float(self.settings.get("video_smoothing", 0.0))
+        if not 0 <= self.video_smoothing < 1:
+            raise ValueError(f"inference.video_smoothing must be at least 0 and below 1, not {self.video_smoothing}")
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities for (N, 48, 48) uint8 faces; with ``tta_flip`` averaged with mirrors."""
@@ -86,12 +92,73 @@ class EmotionPredictor:
         return results
 
 
-def result_rows(file: str, frame: int | None, results: list[FaceResult]) -> list[dict[str, Any]]:
-    """Table rows for one image or frame: one per face, or one saying no face was found."""
+def box_overlap(a: list[Box], b: list[Box]) -> np.ndarray:
+    """Intersection over union of every box of ``a`` with every box of ``b``."""
+    overlap = np.zeros((len(a), len(b)))
+    for i, p in enumerate(a):
+        for j, q in enumerate(b):
+            w = min(p.x + p.w, q.x + q.w) - max(p.x, q.x)
+            h = min(p.y + p.h, q.y + q.h) - max(p.y, q.y)
+            inter = max(w, 0) * max(h, 0)
+            overlap[i, j] = inter / (p.w * p.h + q.w * q.h - inter)
+    return overlap
+
+
+@dataclass
+class FaceTracks:
+    """Follows faces from frame to frame of a video and steadies their emotions.
+
+    Each face is matched to the face of the previous frames whose box it overlaps most
+    (intersection over union at least ``min_overlap``, one to one) and keeps its number; a new face
+    gets the next number, and a face unseen for more than ``max_missed`` frames is forgotten. With
+    ``smoothing`` above 0 a face's probabilities are averaged with its earlier frames' (an
+    exponential average with that weight on the past), so that its label does not flicker with
+    every frame's noise; the cost is a lag when the expression really changes
+    (``benchmarks/video_smoothing.py`` measures both)."""
+
+    smoothing: float = 0.0
+    min_overlap: float = 0.3
+    max_missed: int = 5
+    boxes: dict[int, Box] = field(default_factory=dict)
+    averages: dict[int, np.ndarray] = field(default_factory=dict)
+    missed: dict[int, int] = field(default_factory=dict)
+    next_number: int = 0
+
+    def follow(self, results: list[FaceResult]) -> list[int]:
+        """The face numbers of ``results``, in their order; their probabilities are replaced by the
+        smoothed ones."""
+        known = list(self.boxes)
+        overlap = box_overlap([r.box for r in results], [self.boxes[n] for n in known])
+        numbers: list[int | None] = [None] * len(results)
+        for i, j in zip(*linear_sum_assignment(-overlap), strict=True):
+            if overlap[i, j] >= self.min_overlap:
+                numbers[i] = known[j]
+        for number in set(known) - set(numbers):
+            self.missed[number] += 1
+            if self.missed[number] > self.max_missed:
+                del self.boxes[number], self.missed[number]
+                self.averages.pop(number, None)
+        for i, result in enumerate(results):
+            if numbers[i] is None:
+                numbers[i], self.next_number = self.next_number, self.next_number + 1
+            number = numbers[i]
+            self.boxes[number], self.missed[number] = result.box, 0
+            if result.probabilities is not None:
+                previous = self.averages.get(number)
+                if previous is not None:
+                    result.probabilities = self.smoothing * previous + (1 - self.smoothing) * result.probabilities
+                self.averages[number] = result.probabilities
+        return numbers  # type: ignore[return-value]
+
+
+def result_rows(file: str, frame: int | None, results: list[FaceResult],
+                numbers: list[int] | None = None) -> list[dict[str, Any]]:
+    """Table rows for one image or frame: one per face, or one saying no face was found.
+    ``numbers``: the faces' numbers (a video's ``FaceTracks``); by default 0, 1, ... in order."""
     if not results:
         return [{"file": file, "frame": frame, "status": Status.NO_FACE, "message": "no face found"}]
     rows = []
-    for i, result in enumerate(results):
+    for i, result in zip(numbers or range(len(results)), results, strict=True):
         row = {"file": file, "frame": frame, "face": i, "status": result.status, "x": result.box.x,
                "y": result.box.y, "w": result.box.w, "h": result.box.h}
         if result.probabilities is not None:
@@ -168,7 +235,8 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                   detect_every: int = 1) -> Iterator[dict[str, Any]]:
     """Rows for every ``every``-th frame of a video file or camera index. Faces are detected on
     every ``detect_every``-th of those frames; the frames between reuse the last boxes, which
-    keeps a label on every frame at a fraction of the detection cost."""
+    keeps a label on every frame at a fraction of the detection cost. A face keeps its number
+    from frame to frame, and its emotion is smoothed over frames (``FaceTracks``)."""
     capture = cv2.VideoCapture(source)
     name = f"camera:{source}" if isinstance(source, int) else str(source)
     if not capture.isOpened():
@@ -176,6 +244,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     writer = None
     try:
         index, processed, boxes = 0, 0, None
+        tracks = FaceTracks(predictor.video_smoothing)
         while max_frames is None or index < max_frames:
             ok, frame = capture.read()
             if not ok:
@@ -186,7 +255,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                     boxes = predictor.detector.detect(gray)
                 processed += 1
                 results = predictor.predict_frame(gray, boxes)
-                yield from result_rows(name, index, results)
+                yield from result_rows(name, index, results, tracks.follow(results))
                 if annotate_dir is not None:
                     if writer is None:
                         annotate_dir.mkdir(parents=True, exist_ok=True)
