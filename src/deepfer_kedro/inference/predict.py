@@ -105,6 +105,13 @@ def box_overlap(a: list[Box], b: list[Box]) -> np.ndarray:
 
 
 @dataclass
+class _Track:
+    box: Box
+    average: np.ndarray | None = None  # the smoothed probabilities
+    missed: int = 0  # frames since it was last seen
+
+
+@dataclass
 class FaceTracks:
     """Follows faces from frame to frame of a video and steadies their emotions.
 
@@ -119,35 +126,31 @@ class FaceTracks:
     smoothing: float = 0.0
     min_overlap: float = 0.3
     max_missed: int = 5
-    boxes: dict[int, Box] = field(default_factory=dict)
-    averages: dict[int, np.ndarray] = field(default_factory=dict)
-    missed: dict[int, int] = field(default_factory=dict)
+    tracks: dict[int, _Track] = field(default_factory=dict)
     next_number: int = 0
 
     def follow(self, results: list[FaceResult]) -> list[int]:
         """The face numbers of ``results``, in their order; their probabilities are replaced by the
         smoothed ones."""
-        known = list(self.boxes)
-        overlap = box_overlap([r.box for r in results], [self.boxes[n] for n in known])
+        known = list(self.tracks)
+        overlap = box_overlap([r.box for r in results], [self.tracks[n].box for n in known])
         numbers: list[int | None] = [None] * len(results)
         for i, j in zip(*linear_sum_assignment(-overlap), strict=True):
             if overlap[i, j] >= self.min_overlap:
                 numbers[i] = known[j]
         for number in set(known) - set(numbers):
-            self.missed[number] += 1
-            if self.missed[number] > self.max_missed:
-                del self.boxes[number], self.missed[number]
-                self.averages.pop(number, None)
+            self.tracks[number].missed += 1
+            if self.tracks[number].missed > self.max_missed:
+                del self.tracks[number]
         for i, result in enumerate(results):
             if numbers[i] is None:
                 numbers[i], self.next_number = self.next_number, self.next_number + 1
-            number = numbers[i]
-            self.boxes[number], self.missed[number] = result.box, 0
+            track = self.tracks.setdefault(numbers[i], _Track(result.box))
+            track.box, track.missed = result.box, 0
             if result.probabilities is not None:
-                previous = self.averages.get(number)
-                if previous is not None:
-                    result.probabilities = self.smoothing * previous + (1 - self.smoothing) * result.probabilities
-                self.averages[number] = result.probabilities
+                if track.average is not None:
+                    result.probabilities = self.smoothing * track.average + (1 - self.smoothing) * result.probabilities
+                track.average = result.probabilities
         return numbers  # type: ignore[return-value]
 
 
