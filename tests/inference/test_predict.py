@@ -179,3 +179,19 @@ def test_video_faces_keep_their_numbers_from_frame_to_frame(predictor, astronaut
 def test_smoothing_out_of_range_is_refused(tiny_model_file):
     with pytest.raises(ValueError, match="video_smoothing"):
         EmotionPredictor(load_keras_model(tiny_model_file), {"video_smoothing": 1.0})
+
+
+def test_a_truncated_video_keeps_its_frames_and_says_where_it_broke(predictor, astronaut_rgb, tmp_path):
+    whole, cut = tmp_path / "whole.avi", tmp_path / "cut.avi"
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (320, 240))
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for shift in range(20):
+        writer.write(np.roll(frame, shift, axis=1))
+    writer.release()
+    assert (pd.DataFrame(predict_video(predictor, str(whole)))["status"] == "ok").all()
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])  # a download that stopped half way
+    rows = pd.DataFrame(predict_paths(predictor, [str(cut)]))
+    *read, last = rows.to_dict("records")
+    assert 5 <= len(read) < 20 and all(r["status"] == "ok" for r in read)
+    assert last["status"] == "unreadable" and last["frame"] == len(read)
+    assert str(cut) in last["message"] and "could not be decoded" in last["message"]
