@@ -195,3 +195,28 @@ def test_a_truncated_video_keeps_its_frames_and_says_where_it_broke(predictor, a
     assert 5 <= len(read) < 20 and all(r["status"] == "ok" for r in read)
     assert last["status"] == "unreadable" and last["frame"] == len(read)
     assert str(cut) in last["message"] and "could not be decoded" in last["message"]
+
+
+def test_a_camera_that_stops_delivering_frames_is_reported(predictor, astronaut_rgb, monkeypatch):
+    """A camera unplugged after three frames (no camera on a CI machine: OpenCV's capture is replaced)."""
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (320, 240))
+
+    class UnpluggedCamera:
+        def __init__(self, index):
+            self.frames = 3
+
+        def isOpened(self):
+            return True
+
+        def read(self):
+            self.frames -= 1
+            return (True, frame) if self.frames >= 0 else (False, None)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr("deepfer_kedro.inference.predict.cv2.VideoCapture", UnpluggedCamera)
+    rows = pd.DataFrame(predict_video(predictor, 0))
+    assert rows["status"].tolist() == ["ok", "ok", "ok", "unreadable"]
+    assert "camera:0: stopped delivering frames after 3" in rows["message"].iloc[-1]
+    assert len(pd.DataFrame(predict_video(predictor, 0, max_frames=2))) == 2  # asked to stop: nothing to report

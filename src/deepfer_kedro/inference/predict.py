@@ -240,8 +240,9 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     every ``detect_every``-th of those frames; the frames between reuse the last boxes, which
     keeps a label on every frame at a fraction of the detection cost. A face keeps its number
     from frame to frame, and its emotion is smoothed over frames (``FaceTracks``). A file that
-    stops decoding before the frame count its header gives (truncated or damaged) ends with an
-    ``unreadable`` row saying so; the rows of the frames read are kept."""
+    stops decoding before the frame count its header gives (truncated or damaged), or a camera that
+    stops delivering frames, ends with an ``unreadable`` row saying so; the rows of the frames read
+    are kept."""
     capture = cv2.VideoCapture(source)
     name = f"camera:{source}" if isinstance(source, int) else str(source)
     if not capture.isOpened():
@@ -274,12 +275,18 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
             index += 1
         if index == 0:
             raise UnreadableImageError(f"{name}: no frame could be read")
-        expected = 0 if isinstance(source, int) else int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        if not ok and index < expected - 1 - expected // 100:  # headers may round the count a little
-            message = (f"{name}: frames {index} to {expected - 1} could not be decoded (the file says it has "
-                       f"{expected}: truncated or damaged); the rows of the first {index} frames are kept")
-            logger.error("%s", message)
-            yield {**unreadable_row(name, message), "frame": index}
+        if not ok:
+            message = None
+            if isinstance(source, int):  # a camera ends only when told to (--max-frames, Ctrl-C)
+                message = (f"{name}: stopped delivering frames after {index} (unplugged, or taken by another "
+                           f"program?); the rows of those frames are kept")
+            elif index < (expected := int(capture.get(cv2.CAP_PROP_FRAME_COUNT))) - 1 - expected // 100:
+                # (headers may round the count a little)
+                message = (f"{name}: frames {index} to {expected - 1} could not be decoded (the file says it has "
+                           f"{expected}: truncated or damaged); the rows of the first {index} frames are kept")
+            if message:
+                logger.error("%s", message)
+                yield {**unreadable_row(name, message), "frame": index}
     finally:
         capture.release()
         if writer is not None:
