@@ -104,6 +104,8 @@ def test_annotation_draws_on_a_copy():
     image = np.zeros((100, 100), np.uint8)
     drawn = annotate(image, [FaceResult(Box(10, 10, 50, 50), "ok", np.eye(7)[3])])
     assert drawn.shape == (100, 100, 3) and drawn.any() and not image.any()
+    numbered = annotate(image, [FaceResult(Box(10, 10, 50, 50), "ok", np.eye(7)[3])], numbers=[7])
+    assert (numbered != drawn).any()  # the face number is written before the label
 
 
 def test_missing_model_says_how_to_get_one(tmp_path):

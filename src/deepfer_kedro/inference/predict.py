@@ -178,15 +178,18 @@ def unreadable_row(file: str, error: Exception | str) -> dict[str, Any]:
     return {"file": file, "frame": None, "status": Status.UNREADABLE, "message": str(error)}
 
 
-def annotate(image: np.ndarray, results: list[FaceResult]) -> np.ndarray:
-    """A BGR copy of the image (gray or BGR) with a box, label and confidence per face."""
+def annotate(image: np.ndarray, results: list[FaceResult], numbers: list[int] | None = None) -> np.ndarray:
+    """A BGR copy of the image (gray or BGR) with a box, label and confidence per face; with
+    ``numbers`` (a video's face numbers) each label starts with its face's, as in the table."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
     thickness = max(1, canvas.shape[1] // 400)
-    for result in results:
+    for i, result in enumerate(results):
         b = result.box
         ok = result.probabilities is not None
         colour = (40, 200, 40) if ok else (0, 160, 255)
         label = f"{result.emotion} {result.probabilities.max():.0%}" if ok else "too small"
+        if numbers is not None:
+            label = f"#{numbers[i]} {label}"
         cv2.rectangle(canvas, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, thickness)
         scale = max(0.4, b.w / 200)
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
@@ -261,7 +264,8 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                     boxes = predictor.detector.detect(gray)
                 processed += 1
                 results = predictor.predict_frame(gray, boxes)
-                yield from result_rows(name, index, results, tracks.follow(results))
+                numbers = tracks.follow(results)
+                yield from result_rows(name, index, results, numbers)
                 if annotate_dir is not None:
                     if writer is None:
                         annotate_dir.mkdir(parents=True, exist_ok=True)
@@ -271,7 +275,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                         writer = cv2.VideoWriter(str(target),
                                                  cv2.VideoWriter_fourcc(*"mp4v"), fps / every,
                                                  (frame.shape[1], frame.shape[0]))
-                    writer.write(annotate(frame, results))
+                    writer.write(annotate(frame, results, numbers))
             index += 1
         if index == 0:
             raise UnreadableImageError(f"{name}: no frame could be read")
