@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepfer_kedro.inference.cli import main
 from deepfer_kedro.inference.faces import Box
 from deepfer_kedro.inference.loading import ModelNotFoundError, load_keras_model, load_model
 from deepfer_kedro.inference.predict import (
@@ -178,9 +179,17 @@ def test_video_faces_keep_their_numbers_from_frame_to_frame(predictor, astronaut
     assert (rows.loc[rows["x"] >= 320, "face"] == 0).all() and (rows.loc[rows["x"] < 320, "face"] == 1).all()
 
 
-def test_smoothing_out_of_range_is_refused(tiny_model_file):
+def test_smoothing_out_of_range_is_refused(tiny_model_file, astronaut_rgb, tmp_path, capsys, monkeypatch):
     with pytest.raises(ValueError, match="video_smoothing"):
         EmotionPredictor(load_keras_model(tiny_model_file), {"video_smoothing": 1.0})
+    # set so in a project's conf/: deepfer predict names the setting and the file, without a traceback
+    project = tmp_path / "project"
+    (project / "conf" / "base").mkdir(parents=True)
+    (project / "conf" / "base" / "parameters_inference.yml").write_text("inference:\n  video_smoothing: 1.5\n")
+    cv2.imwrite(str(tmp_path / "a.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    monkeypatch.chdir(project)
+    assert main(["predict", str(tmp_path / "a.jpg"), "--model", str(tiny_model_file)]) == 2
+    assert "video_smoothing must be at least 0 and below 1, not 1.5" in capsys.readouterr().err
 
 
 def test_a_truncated_video_keeps_its_frames_and_says_where_it_broke(predictor, astronaut_rgb, tmp_path):

@@ -202,7 +202,12 @@ def predict(args: argparse.Namespace) -> int:
         writer.close()
         logger.error("%s", err)
         return 2
-    predictor = EmotionPredictor(model, settings)
+    try:
+        predictor = EmotionPredictor(model, settings)
+    except ValueError as err:  # a setting in conf/ out of its range
+        writer.close()
+        logger.error("%s (conf/base/parameters_inference.yml)", err)
+        return 2
     annotate_dir = Path(args.annotate) if args.annotate else None
     rows: Iterator[dict] = (
         predict_video(predictor, args.camera, annotate_dir, args.every, args.max_frames, args.detect_every)
