@@ -62,12 +62,18 @@ def test_the_camera_shows_a_live_emotion_and_its_frame_rate(demo_server, browser
     browser = browser_factory("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                               f"--use-file-for-fake-video-capture={video}")
     page = browser.new_page()
+    posted = []
+    page.on("request", lambda request: request.method == "POST" and posted.append(request.post_data_json))
     page.goto(demo_server)
     page.click("#camera")
     page.wait_for_selector(".face", timeout=60_000)
     page.wait_for_timeout(5_000)  # let the frame rate settle
     fps = float(page.get_attribute("#fps", "data-fps"))
     assert fps > 0 and page.query_selector(".face").get_attribute("data-emotion") in EMOTIONS
+    assert page.query_selector(".face").get_attribute("data-face").isdigit()
+    # every frame of one camera session is posted with the same stream id, so the server smooths its faces
+    streams = {body["dataframe_split"]["data"][0][2] for body in posted}
+    assert len(posted) >= 2 and len(streams) == 1 and posted[0]["dataframe_split"]["columns"][2] == "stream"
     screenshot(page, tmp_path, "demo_camera")
     print(f"demo page with the shipped model: {fps:.1f} frames/s")
     page.click("#stop")

@@ -114,3 +114,31 @@ def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
     face = answer[0]
     assert face["emotion"] in EMOTIONS and 170 < face["x"] + face["w"] / 2 < 280
     assert abs(sum(face[f"p_{e}"] for e in EMOTIONS) - 1) < 1e-5
+
+
+def test_frames_of_one_stream_are_followed_and_smoothed(tiny_model_file, astronaut_rgb):
+    """A camera page posts its frames with one stream id: each face keeps its number and its emotion is
+    averaged over the frames, as in `deepfer predict` on a video; other posts are left alone."""
+    import pandas as pd
+
+    from deepfer_kedro.inference.serving import MAX_STREAMS, EmotionModel
+
+    served = EmotionModel().use(load_keras_model(tiny_model_file), {"video_smoothing": 0.7})
+    columns = [f"p_{e}" for e in EMOTIONS]
+    first, second = _image_b64(astronaut_rgb), _image_b64(astronaut_rgb[:, :, ::-1].copy())  # colours swapped
+
+    def probabilities(image, **extra):
+        rows = served.predict(None, pd.DataFrame({"image": [image], **{k: [v] for k, v in extra.items()}}))
+        assert rows["status"].tolist() == ["ok"]
+        return rows[columns].to_numpy(float)[0], rows["face"].item()
+
+    (raw_first, _), (raw_second, _) = probabilities(first), probabilities(second)
+    assert np.abs(raw_first - raw_second).max() > 1e-3  # two different frames
+    probabilities(first, stream="camera-1")
+    smoothed, face = probabilities(second, stream="camera-1")
+    np.testing.assert_allclose(smoothed, 0.7 * raw_first + 0.3 * raw_second, atol=1e-5)
+    assert face == 0
+    np.testing.assert_allclose(probabilities(second, stream="camera-2")[0], raw_second, atol=1e-6)  # a new stream
+    for n in range(MAX_STREAMS + 5):  # ids from outside cannot grow the memory without bound
+        probabilities(first, stream=f"flood-{n}")
+    assert len(served._streams) == MAX_STREAMS and "camera-1" not in served._streams

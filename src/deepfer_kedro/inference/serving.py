@@ -5,10 +5,12 @@ file, run by ONNX Runtime: the fast path; or a ``.keras`` file) and the inferenc
 model config: nothing is pickled, and DeepFER itself loads only the artifact, in safe mode
 (``load_served_artifact``), never the folder's code.
 
-Input: a frame with an ``image`` column of base64-encoded image files (JPEG, PNG, ...), and an
-optional ``name`` column. Output: one row per face (or per image without a face, or per image that
-cannot be read or is too large) with the box, emotion, confidence and the 7 probabilities; JSON
-``null`` where a value is missing."""
+Input: a frame with an ``image`` column of base64-encoded image files (JPEG, PNG, ...), an
+optional ``name`` column, and an optional ``stream`` column: images posted with the same stream id
+(a camera's frames, one after another) have their faces followed from image to image and their
+emotions smoothed, as ``deepfer predict`` does in a video. Output: one row per face (or per image
+without a face, or per image that cannot be read or is too large) with the box, emotion,
+confidence and the 7 probabilities; JSON ``null`` where a value is missing."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import binascii
 import io
 import tempfile
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +31,15 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from deepfer_kedro.inference.faces import MAX_IMAGE_PIXELS, UnreadableImageError, read_image
-from deepfer_kedro.inference.predict import EmotionPredictor, result_rows, unreadable_row
+from deepfer_kedro.inference.predict import EmotionPredictor, FaceTracks, result_rows, unreadable_row
 from deepfer_kedro.labels import ROW_COLUMNS
 
 CODE_FILE = Path(__file__).with_name("served_model_code.py")
 KERAS_ARTIFACT = "keras_model"
 ONNX_ARTIFACT = "onnx_model"
 MAX_IMAGE_BYTES = 10 * 2**20  # per image, base64-decoded; larger ones get an "unreadable" row
+MAX_STREAMS = 64  # the faces of this many streams are followed at once; the longest unheard is dropped
+MAX_STREAM_ID = 64  # characters; a longer stream id is cut
 
 
 class NotOurServedModelError(ValueError):
@@ -50,6 +55,7 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
         # MLflow's server calls predict from several threads at once, and OpenCV's cascade classifier
         # is not thread-safe: one benchmark run of 50 concurrent requests lost 16 answers without this.
         self._lock = threading.Lock()
+        self._streams: OrderedDict[str, FaceTracks] = OrderedDict()
 
     def load_context(self, context) -> None:
         self.use(_load_artifact(context.artifacts), context.model_config or {})
@@ -78,9 +84,21 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
             except UnreadableImageError as err:
                 rows.append(unreadable_row(name, err))
                 continue
-            rows += result_rows(name, None, self._predictor.predict_frame(gray))
+            results = self._predictor.predict_frame(gray)
+            stream = model_input["stream"].iloc[i] if "stream" in model_input else None
+            numbers = self._tracks(str(stream)).follow(results) if stream is not None and pd.notna(stream) else None
+            rows += result_rows(name, None, results, numbers)
         table = pd.DataFrame(rows).reindex(columns=ROW_COLUMNS).astype(object)
         return table.where(table.notna(), None)  # JSON null, not NaN
+
+    def _tracks(self, stream: str) -> FaceTracks:
+        """The faces followed in ``stream``; memory stays bounded whatever ids clients send."""
+        stream = stream[:MAX_STREAM_ID]
+        tracks = self._streams.pop(stream, None) or FaceTracks(self._predictor.video_smoothing)
+        self._streams[stream] = tracks
+        while len(self._streams) > MAX_STREAMS:
+            self._streams.popitem(last=False)
+        return tracks
 
     def _decode(self, encoded: Any, name: str) -> bytes:
         if not isinstance(encoded, str):
@@ -146,7 +164,8 @@ def log_served_model(model: Any, inference: dict[str, Any], name: str = "served_
 
 def served_settings(inference: dict[str, Any]) -> dict[str, Any]:
     """The inference settings the served model keeps (not the pipeline's own, like ``annotate``)."""
-    keep = ("min_face_size", "margin", "tta_flip", "detector", "detect_faces", "max_image_pixels", "max_image_bytes")
+    keep = ("min_face_size", "margin", "tta_flip", "detector", "detect_faces", "max_image_pixels", "max_image_bytes",
+            "video_smoothing")
     settings = {k: v for k, v in (inference or {}).items() if k in keep}
     settings.setdefault("max_image_pixels", MAX_IMAGE_PIXELS)
     return settings
