@@ -18,7 +18,6 @@ the TTA ensemble; ``--student`` goes on from a trained student instead of prunin
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 from deepfer_kedro.core.config import PROJECT_ROOT, load_parameters
 from deepfer_kedro.core.data import build_image_index
 from deepfer_kedro.core.evaluation import tta_views
-from deepfer_kedro.core.export import predict_all
+from deepfer_kedro.core.export import predict_all, sha256
 from deepfer_kedro.core.saving import load_keras_model
 from deepfer_kedro.fer2013 import load_faces
 from deepfer_kedro.labels import NUM_CLASSES
@@ -103,7 +102,7 @@ def main() -> None:
     print(f"PublicTest top-1: teacher {top1(teacher, val_faces, val_labels):.4f}, student before "
           f"distillation {top1(student, val_faces, val_labels):.4f}", flush=True)
     start = time.perf_counter()
-    teacher_sha256 = hashlib.sha256(Path(args.teacher).read_bytes()).hexdigest()
+    teacher_sha256 = sha256(args.teacher)
     if args.targets_file and Path(args.targets_file).exists():
         saved = np.load(args.targets_file)
         if str(saved["teacher_sha256"]) != teacher_sha256 or bool(saved["teacher_tta"]) != args.teacher_tta:
