@@ -39,7 +39,8 @@ for seed in "$@"; do
   if wait "${pids[$seed]}"; then
     echo "seed $seed finished"
   else
-    echo "seed $seed FAILED: see data/sweeps/$ENV_NAME-seed$seed.log" >&2
+    echo "seed $seed FAILED: see data/sweeps/$ENV_NAME-seed$seed.log, which ends:" >&2
+    tail -n 25 "data/sweeps/$ENV_NAME-seed$seed.log" | sed 's/^/    /' >&2
     failed=$((failed + 1))
   fi
 done
