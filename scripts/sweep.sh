@@ -36,10 +36,15 @@ done
 
 failed=0
 for seed in "$@"; do
-  if wait "${pids[$seed]}"; then
+  wait "${pids[$seed]}"
+  status=$?
+  if [ "$status" -eq 0 ]; then
     echo "seed $seed finished"
   else
-    echo "seed $seed FAILED: see data/sweeps/$ENV_NAME-seed$seed.log, which ends:" >&2
+    why="exit status $status"
+    [ "$status" -gt 128 ] && why="$why: killed by signal $((status - 128)), $(kill -l $((status - 128)))"
+    [ "$status" -eq 137 ] && why="$why (often the kernel's out-of-memory killer: run fewer seeds at once)"
+    echo "seed $seed FAILED ($why): see data/sweeps/$ENV_NAME-seed$seed.log, which ends:" >&2
     tail -n 25 "data/sweeps/$ENV_NAME-seed$seed.log" | sed 's/^/    /' >&2
     failed=$((failed + 1))
   fi
