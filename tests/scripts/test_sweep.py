@@ -21,14 +21,14 @@ def sweep(project: Path, kedro_script: str, *args: str) -> subprocess.CompletedP
 
 def test_a_failed_seed_is_named_with_the_end_of_its_log_and_the_others_finish(tmp_path):
     fails_for_seed_2 = ('echo "kedro $*"\n'
-                        'if [[ "$*" == *seed=2,* ]]; then echo "DatasetError: face_pixels could not be saved"; exit 1; fi\n')
+                        'if [[ "$*" == *seed=2,* ]]; then echo "DatasetError: face_pixels not saved"; exit 1; fi\n')
     done = sweep(tmp_path, fails_for_seed_2,
                  "quick", "training.epochs=1", "1", "2", "3")
     assert done.returncode == 1  # the number of failed runs
     assert "seed 1 finished" in done.stdout and "seed 3 finished" in done.stdout
     assert "2 of 3 runs finished" in done.stdout
     assert "seed 2 FAILED (exit status 1): see data/sweeps/quick-seed2.log" in done.stderr
-    assert "    DatasetError: face_pixels could not be saved" in done.stderr
+    assert "    DatasetError: face_pixels not saved" in done.stderr
     assert "run --env quick --params seed=3,training.epochs=1" in (tmp_path / "data/sweeps/quick-seed3.log").read_text()
 
 
