@@ -113,25 +113,65 @@ def test_kedro_run_from_a_subfolder_works_from_the_project_root_and_writes_nothi
 
 
 def test_the_versions_of_a_killed_run_are_set_aside_and_never_loaded_as_latest(tmp_path):
+    from kedro.io import DataCatalog
+
     from deepfer_kedro.hooks import RunMarkerHook, set_aside_killed_runs
 
     data = tmp_path / "data"
     killed, finished, running = "2026-01-02T00.00.00.000Z", "2026-01-01T00.00.00.000Z", "2026-01-03T00.00.00.000Z"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    RunMarkerHook(data).before_pipeline_run({"run_id": killed}, DataCatalog())
+    (data / ".running" / killed).write_text(f"{socket.gethostname()} {dead.pid}\n")  # as if killed
+    hook = RunMarkerHook(data)
+    hook.before_pipeline_run({"run_id": running}, DataCatalog())  # this process: still alive
     for version in (finished, killed, running):
         (data / "03_primary" / "image_index.csv" / version).mkdir(parents=True)
         (data / "03_primary" / "image_index.csv" / version / "image_index.csv").write_text("x")
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    hook = RunMarkerHook(data)
-    hook.before_pipeline_run({"run_id": killed})
-    (data / ".running" / killed).write_text(f"{socket.gethostname()} {dead.pid}\n")  # as if killed
-    hook.before_pipeline_run({"run_id": running})  # this process: still alive
     moved = set_aside_killed_runs(data)
     assert moved == [data / "99_incomplete" / killed / "03_primary" / "image_index.csv"]
     assert (moved[0] / "image_index.csv").read_text() == "x"
     assert sorted(p.name for p in (data / "03_primary" / "image_index.csv").iterdir()) == [finished, running]
-    hook.after_pipeline_run({"run_id": running})
+    hook.after_pipeline_run()
     assert not list((data / ".running").iterdir())
+
+
+def test_runs_started_in_the_same_millisecond_save_under_different_versions(tmp_path):
+    """Kedro's save version is the session's start to the millisecond: two runs started together in
+    one project (scripts/sweep.sh) can both get it. The second to claim it saves under another."""
+    import pandas as pd
+    from kedro.io import DataCatalog
+
+    from deepfer_kedro.hooks import RunMarkerHook, ThisRunsVersionsHook
+
+    data = tmp_path / "data"
+    config = {name: {"type": "pandas.CSVDataset", "filepath": str(data / "03_primary" / f"{name}.csv"),
+                     "versioned": True} for name in ("image_index", "class_counts")}
+    same = "2026-11-29T09.00.00.000Z"
+    runs = []
+    for seed in (3, 4):
+        catalog = DataCatalog.from_config(config, save_version=same)
+        catalog.get("image_index")  # one dataset already made, the other still lazy
+        marker, loads_back = RunMarkerHook(data), ThisRunsVersionsHook()
+        marker.before_pipeline_run({"run_id": same}, catalog)
+        loads_back.after_catalog_created(catalog)
+        runs.append((seed, catalog, marker, loads_back))
+    assert runs[0][2].marker.name == same and runs[1][2].marker.name > same
+    for seed, catalog, _, loads_back in runs:
+        for name in ("image_index", "class_counts"):
+            catalog.save(name, pd.DataFrame({"seed": [seed]}))  # no "Save path ... must not exist"
+            loads_back.after_dataset_saved(name)
+    for seed, catalog, marker, _ in runs:
+        assert [catalog.load(name)["seed"].tolist() for name in ("image_index", "class_counts")] == [[seed], [seed]]
+        assert (data / "03_primary" / "class_counts.csv" / marker.marker.name).is_dir()
+        marker.after_pipeline_run()
+    assert not list((data / ".running").iterdir())
+
+    later = DataCatalog.from_config(config, save_version=same)  # the same millisecond, once both have ended
+    marker = RunMarkerHook(data)
+    marker.before_pipeline_run({"run_id": same}, later)
+    assert marker.marker.name not in {same, runs[1][2].marker.name}
+    later.save("image_index", pd.DataFrame({"seed": [5]}))
 
 
 def test_a_run_loads_back_its_own_version_even_when_a_concurrent_run_saved_later(tmp_path):

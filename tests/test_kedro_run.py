@@ -272,3 +272,27 @@ def test_the_notebook_runs_top_to_bottom_on_the_quick_run(project):
     assert len(images) >= 6  # class counts, faces per emotion, augmentation, duplicate pairs, confusion, worst faces
     text = "".join(o.get("text", "") for o in outputs)
     assert "6 pairs shown" in text and "8 faces shown" in text
+
+
+def test_a_run_whose_session_started_in_an_earlier_runs_millisecond_saves_under_its_own_version(project):
+    """Kedro's clock stopped at the quick run's save version (two `kedro run`s started together can
+    get the same one): the real run saves everything under the next free millisecond instead."""
+    earlier = versions(project, "data/08_reporting/class_counts.csv")
+    taken = earlier[-1]
+    before = latest(project, "data/08_reporting/class_counts.csv").read_text()
+    pinned_clock = ("import sys, kedro.framework.session.session as session\n"
+                    f"session.generate_timestamp = lambda: {taken!r}\n"
+                    "from kedro.framework.cli import main\n"
+                    "sys.argv = ['kedro', 'run', '--env', 'quick', '--pipeline', 'class_analysis']\n"
+                    "main()\n")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", "KEDRO_DISABLE_TELEMETRY": "true",
+           "COLUMNS": "300"}  # log lines unwrapped
+    done = subprocess.run([sys.executable, "-c", pinned_clock], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=600)
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 0, output[-3000:]
+    assert f"Save version {taken} is another run's in this project; this run saves as" in output
+    saved = versions(project, "data/08_reporting/class_counts.csv")
+    assert saved[:-1] == earlier and saved[-1] > taken
+    assert (project / "data/08_reporting/class_counts.csv" / taken / "class_counts.csv").read_text() == before
+    assert versions(project, "data/04_feature/class_weights.json")[-1] == saved[-1]  # one version for the run

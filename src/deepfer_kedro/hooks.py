@@ -15,6 +15,7 @@ import mlflow
 import mlflow.data
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError, Version
+from kedro.io.core import generate_timestamp
 from mlflow.exceptions import MlflowException
 
 from deepfer_kedro.fer2013 import FER2013Error
@@ -228,30 +229,71 @@ SET_ASIDE = "99_incomplete"
 
 
 class RunMarkerHook:
-    """Marks a run's save version as running (``data/.running/<version>`` holding the pid) until it
-    ends. A run that ends, even by an error, leaves complete files; one killed leaves the marker,
-    and the next start sets its versions aside (``set_aside_killed_runs``)."""
+    """Claims a run's save version, marking it running (``data/.running/<version>`` holding the pid)
+    until it ends. A run that ends, even by an error, leaves complete files; one killed leaves the
+    marker, and the next start sets its versions aside (``set_aside_killed_runs``).
+
+    Kedro's save version is the session's start to the millisecond, and two ``kedro run``s started
+    together in one project can get the same one (``scripts/sweep.sh``; 3 pairs of 5 in one trial
+    here), and the second stopped on "Save path ... must not exist". The run that finds its version
+    taken saves everything under the next free millisecond instead."""
 
     def __init__(self, data: Path | None = None) -> None:
         self.data = data
+        self.marker: Path | None = None
 
-    def _marker(self, run_params: dict[str, Any]) -> Path:
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], catalog) -> None:
         data = self.data or Path(run_params.get("project_path") or ".") / "data"
-        return data / RUNNING_MARKERS / str(run_params["run_id"])
+        taken = str(run_params["run_id"])  # = Kedro's save version
+        self.marker = claim_save_version(data, taken)
+        if self.marker.name != taken:
+            logger.warning("Save version %s is another run's in this project; this run saves as %s",
+                           taken, self.marker.name)
+            save_all_as(catalog, self.marker.name)
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        marker = self._marker(run_params)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    def after_pipeline_run(self) -> None:
+        if self.marker is not None:
+            self.marker.unlink(missing_ok=True)
 
     @hook_impl
-    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        self._marker(run_params).unlink(missing_ok=True)
+    def on_pipeline_error(self) -> None:
+        self.after_pipeline_run()
 
-    @hook_impl
-    def on_pipeline_error(self, run_params: dict[str, Any]) -> None:
-        self._marker(run_params).unlink(missing_ok=True)
+
+def claim_save_version(data: Path, version: str, attempts: int = 1000) -> Path:
+    """Creates the running marker of ``version``, or of the next millisecond free of markers and of
+    saved version folders; returns the marker."""
+    markers = data / RUNNING_MARKERS
+    markers.mkdir(parents=True, exist_ok=True)
+    for _ in range(attempts):
+        marker = markers / version
+        try:
+            with marker.open("x") as claimed:  # exclusive: one run wins a version
+                claimed.write(f"{socket.gethostname()} {os.getpid()}\n")
+        except FileExistsError:
+            pass  # a run started in the same millisecond is running
+        else:
+            if not any(folder.is_dir() for folder in data.glob(f"*/**/{version}")):
+                return marker
+            marker.unlink()  # a run of that millisecond has saved and ended
+        time.sleep(0.001)
+        version = generate_timestamp()
+    raise RuntimeError(f"No free save version in {data} after {attempts} tries (is the clock stopped?)")
+
+
+def save_all_as(catalog, version: str) -> None:
+    """Sets the save version of every dataset of ``catalog``, made or still to be made. Kedro has no
+    public setter: the catalog takes its save version when it is created, from the session."""
+    catalog._save_version = version
+    for lazy in catalog._lazy_datasets.values():
+        lazy.save_version = version
+    for dataset in catalog._datasets.values():
+        dataset = getattr(dataset, "_dataset", dataset)  # a CachedDataset's inner dataset
+        if isinstance(getattr(dataset, "_version", None), Version):
+            dataset._version = Version(load=dataset._version.load, save=version)
+            dataset._clear_version_cache()
 
 
 def set_aside_killed_runs(data: Path) -> list[Path]:
@@ -263,7 +305,10 @@ def set_aside_killed_runs(data: Path) -> list[Path]:
     if not markers.is_dir():
         return moved
     for marker in markers.iterdir():
-        host, _, pid = marker.read_text().strip().partition(" ")
+        try:
+            host, _, pid = marker.read_text().strip().partition(" ")
+        except FileNotFoundError:
+            continue  # its run has just ended
         if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
             continue
         version = marker.name
@@ -272,9 +317,12 @@ def set_aside_killed_runs(data: Path) -> list[Path]:
                 continue
             target = data / SET_ASIDE / version / folder.parent.relative_to(data)
             target.parent.mkdir(parents=True, exist_ok=True)
-            folder.rename(target)
+            try:
+                folder.rename(target)
+            except FileNotFoundError:
+                continue  # another run starting now set it aside first
             moved.append(target)
-        marker.unlink()
+        marker.unlink(missing_ok=True)
         if moved:
             logger.warning("A killed run (%s) left %d version folder(s); set aside in %s",
                                                 version, len(moved), data / SET_ASIDE / version)
