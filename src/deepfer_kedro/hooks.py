@@ -275,12 +275,19 @@ def claim_save_version(data: Path, version: str, attempts: int = 1000) -> Path:
         except FileExistsError:
             pass  # a run started in the same millisecond is running
         else:
-            if not any(folder.is_dir() for folder in data.glob(f"*/**/{version}")):
+            if not saved_folders(data, version):
                 return marker
             marker.unlink()  # a run of that millisecond has saved and ended
         time.sleep(0.001)
         version = generate_timestamp()
     raise RuntimeError(f"No free save version in {data} after {attempts} tries (is the clock stopped?)")
+
+
+def saved_folders(data: Path, version: str) -> list[Path]:
+    """The version folders of ``version`` under ``data`` (``<layer>/<dataset>/<version>``), set-aside
+    ones apart."""
+    return sorted(folder for folder in data.glob(f"*/**/{version}")
+                  if folder.is_dir() and SET_ASIDE not in folder.relative_to(data).parts)
 
 
 def save_all_as(catalog, version: str) -> None:
@@ -312,9 +319,7 @@ def set_aside_killed_runs(data: Path) -> list[Path]:
         if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
             continue
         version = marker.name
-        for folder in sorted(data.glob(f"*/**/{version}")):
-            if SET_ASIDE in folder.parts or not folder.is_dir():
-                continue
+        for folder in saved_folders(data, version):
             target = data / SET_ASIDE / version / folder.parent.relative_to(data)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
