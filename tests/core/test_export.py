@@ -56,10 +56,10 @@ def test_export_follows_the_keras_model_on_200_real_privatetest_faces(precision,
     assert card["labels"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
     if precision == "float32":
         assert agreement["max_abs_difference"] < FLOAT32_TOLERANCE and agreement["top1_agreement"] >= 0.995
-    else:  # int8 with its near ties re-run in float: 1 byte a weight, plus 2 for the float16 re-check
+    else:  # int8 with its near ties re-run in float: 1 byte a weight, the re-check reusing them
         assert agreement["top1_agreement"] >= INT8_MIN_TOP1_AGREEMENT
         assert agreement["max_abs_difference"] < INT8_TOLERANCE
-        assert (tmp_path / "deepfer.onnx").stat().st_size < 0.8 * 4 * shipped_keras.count_params()
+        assert (tmp_path / "deepfer.onnx").stat().st_size < 1.25 * shipped_keras.count_params()
         assert 0 < card["near_ties_rerun_in_float"]["share_of_privatetest"] < 0.1
     exported_top1, keras_top1 = card["privatetest"]["exported"]["top1"], card["privatetest"]["keras"]["top1"]
     assert keras_top1 > 0.55 and abs(exported_top1 - keras_top1) <= 0.02
@@ -78,10 +78,11 @@ def test_near_ties_are_rerun_in_float_and_nothing_else(privatetest_200, shipped_
     near_tie = top2[:, 1] - top2[:, 0] < 0.05
     assert 0 < near_tie.sum() < len(faces) / 4
     np.testing.assert_array_equal(rechecked[~near_tie], plain[~near_tie])
-    np.testing.assert_allclose(rechecked[near_tie], reference[near_tie], atol=2e-3)  # float16-stored weights
+    # float arithmetic on mostly int8-rounded weights: within 0.015 of Keras where int8 alone is 0.08 off
+    np.testing.assert_allclose(rechecked[near_tie], reference[near_tie], atol=0.03)
     assert (rechecked.argmax(1) == reference.argmax(1)).mean() > (plain.argmax(1) == reference.argmax(1)).mean()
     one_tie, one_clear = faces[np.flatnonzero(near_tie)[:1]], faces[np.flatnonzero(~near_tie)[:1]]
-    np.testing.assert_allclose(rechecked_model.predict_on_batch(one_tie), reference[near_tie][:1], atol=2e-3)
+    np.testing.assert_allclose(rechecked_model.predict_on_batch(one_tie), reference[near_tie][:1], atol=0.03)
     np.testing.assert_array_equal(rechecked_model.predict_on_batch(one_clear), plain[~near_tie][:1])
     assert rechecked_model.predict_on_batch(faces[:0]).shape == (0, 7)  # ONNX Runtime itself would crash
 
