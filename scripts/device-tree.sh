@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What travels to the GPU machine (tracked + untracked-not-ignored files + carried paths) may be at
-# most 64 MiB. The shipped model files (35 MB) are not needed there, but next to the 42 MiB copy of
+# most 64 MiB. The shipped model files (21.5 MB) are not needed there, but next to the 42 MiB copy of
 # the data and the wheels they would push a call over the limit. So, around a device call:
 #   bash scripts/device-tree.sh hide      # unstage the shipped model files and ignore them; prints the size
 #   (the device call, carrying .whl and .devdata)
