@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ import numpy as np
 from skimage import data
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import table, write_section  # noqa: E402
+from _report import median_seconds, table, write_section  # noqa: E402
 
 from deepfer_kedro import default_model  # noqa: E402
 from deepfer_kedro.core.config import PROJECT_ROOT  # noqa: E402
@@ -40,16 +39,6 @@ from deepfer_kedro.labels import CSV_EMOTION_CODES, EMOTIONS  # noqa: E402
 
 FRAMES = 120
 ASTRONAUT_FACE = Box(177, 67, 93, 93)  # the one face of skimage's astronaut (512x512)
-
-
-def median_seconds(call, repeats: int) -> float:
-    call()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 class LiteRT:

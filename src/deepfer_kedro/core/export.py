@@ -19,7 +19,7 @@ from deepfer_kedro.core.errors import NotAModelError
 from deepfer_kedro.core.evaluation import scores
 from deepfer_kedro.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
 
-__all__ = ["OnnxEmotionModel", "export_model", "scores", "to_onnx"]
+__all__ = ["OnnxEmotionModel", "calibration_rows", "export_model", "scores", "to_onnx"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +190,12 @@ def add_float_recheck(int8_path: str | Path, float_path: str | Path, out_path: s
     ])
     onnx.save(fast, str(out_path))
     return Path(out_path)
+
+
+def calibration_rows(split: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Rows of ``count`` training faces drawn at random (``seed``) for int8 calibration."""
+    train = np.flatnonzero(split == "train")
+    return np.random.default_rng(seed).choice(train, min(count, train.size), replace=False)
 
 
 def _as_batch(faces: np.ndarray) -> np.ndarray:

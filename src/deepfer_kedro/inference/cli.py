@@ -258,11 +258,10 @@ def serve(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     """``deepfer export``: the model as ONNX with a card measured on the written file."""
-    import numpy as np
 
     from deepfer_kedro.core.config import load_parameters
     from deepfer_kedro.core.data import build_image_index
-    from deepfer_kedro.core.export import export_model, sha256
+    from deepfer_kedro.core.export import calibration_rows, export_model, sha256
     from deepfer_kedro.fer2013 import FER2013Error, load_faces
 
     try:
@@ -274,8 +273,7 @@ def export(args: argparse.Namespace) -> int:
     params = load_parameters()
     index = build_image_index(faces, params["data_processing"]["val_fraction"], params["seed"])
     split = index["split"].to_numpy()
-    train = np.flatnonzero(split == "train")
-    chosen = np.random.default_rng(0).choice(train, min(args.calibration_faces, train.size), replace=False)
+    chosen = calibration_rows(split, args.calibration_faces, seed=0)
     test = split == "test"
     source = {"model": args.model or "default"}
     if args.model and Path(args.model).is_file():

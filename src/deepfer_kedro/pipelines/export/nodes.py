@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepfer_kedro.core.export import RECHECK_MARGIN, OnnxEmotionModel, export_model
+from deepfer_kedro.core.export import RECHECK_MARGIN, OnnxEmotionModel, calibration_rows, export_model
 from deepfer_kedro.inference.serving import ServedModel, served_settings
 
 
@@ -22,9 +22,7 @@ def export_fast_model(trained_model: Any, face_pixels: np.ndarray, image_index: 
     registry's champion is chosen on it) and PrivateTest. A model trained on PublicTest
     (``training.final_fit_on_val``) gets no PublicTest score, so it never becomes champion on it."""
     split = image_index["split"].to_numpy()
-    train = np.flatnonzero(split == "train")
-    calibration = np.random.default_rng(seed).choice(train, min(int(export["calibration_faces"]), train.size),
-                                                     replace=False)
+    calibration = calibration_rows(split, int(export["calibration_faces"]), seed)
     test = split == "test"
     val = (split == "val") & (not (training or {}).get("final_fit_on_val"))
     labels = image_index["label"].to_numpy()
