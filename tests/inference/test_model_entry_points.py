@@ -92,6 +92,26 @@ def test_cli_uses_the_shipped_model_outside_a_project(photo, tmp_path):
     assert keras_rows["emotion"].tolist() == rows["emotion"].tolist() == ["happy"]
 
 
+def test_readme_python_camera_loop_runs_in_a_fresh_process(astronaut_rgb, tmp_path):
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = readme.split("### From Python")[1].split("```python\n")[1].split("```")[0]
+    video = tmp_path / "clip.avi"
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for shift in range(6):  # the face drifts sideways, as in front of a camera
+        writer.write(np.roll(frame, 6 * shift, axis=1))
+    writer.release()
+    assert block.count("cv2.VideoCapture(0)") == 1
+    script = tmp_path / "loop.py"
+    script.write_text(block.replace("cv2.VideoCapture(0)", f"cv2.VideoCapture({str(video)!r})"))
+    done = run(sys.executable, str(script), cwd=tmp_path)  # outside a project: the shipped model
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 6, done.stdout
+    for line in lines:  # one face, the same number on every frame, the astronaut's smile
+        assert line.startswith("0 Box(") and line.endswith(") happy"), line
+
+
 def test_cli_loads_a_recipe_trained_model_in_a_fresh_process(photo, recipe_model, tmp_path):
     done = run(str(BIN / "deepfer"), "predict", "--model", str(recipe_model), str(photo), "-o",
                str(tmp_path / "rows.csv"), cwd=tmp_path)

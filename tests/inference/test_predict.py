@@ -78,6 +78,15 @@ def test_small_faces_are_reported_not_guessed(tiny_model_file, astronaut_rgb):
     assert result.status == "face_too_small" and result.probabilities is None
 
 
+def test_colour_frames_in_opencv_order_give_what_their_gray_gives(predictor, astronaut_rgb):
+    bgr = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR)
+    [gray] = predictor.predict_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    for frame in (bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)):
+        [colour] = predictor.predict_frame(frame)
+        assert colour.box == gray.box
+        np.testing.assert_allclose(colour.probabilities, gray.probabilities, rtol=1e-6)
+
+
 def test_flip_tta_averages_with_the_mirror(tiny_model_file):
     model = load_keras_model(tiny_model_file)
     faces = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)

@@ -20,8 +20,8 @@ from typing import IO, Any
 from deepfer_kedro.core.errors import NotAModelError
 from deepfer_kedro.core.export import RECHECK_MARGIN
 from deepfer_kedro.inference.faces import DETECTORS, UnreadableImageError
-from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_model
-from deepfer_kedro.inference.predict import EmotionPredictor, expand_inputs, predict_paths, predict_video
+from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_model, load_predictor
+from deepfer_kedro.inference.predict import expand_inputs, predict_paths, predict_video
 from deepfer_kedro.inference.settings import inference_settings
 from deepfer_kedro.labels import ROW_COLUMNS, Status
 
@@ -191,19 +191,17 @@ def predict(args: argparse.Namespace) -> int:
     except OSError as err:
         logger.error("Cannot write the output %s (%s); nothing was run", args.output, err.strerror or err)
         return 2
-    settings = inference_settings(overrides={
+    settings = {
         "runtime": args.runtime, "min_face_size": args.min_face, "margin": args.margin, "tta_flip": args.tta,
         "detect_faces": False if args.no_detect else None, "max_image_pixels": args.max_pixels,
         "video_smoothing": args.smooth,
-        "detector": {"kind": args.detector, "haar": {"max_width": args.detector_width}}})
+        "detector": {"kind": args.detector, "haar": {"max_width": args.detector_width}}}
     try:
-        model = load_model(args.model, runtime=settings.get("runtime", "onnx"))
+        predictor = load_predictor(args.model, settings)
     except (ModelNotFoundError, NotAModelError) as err:
         writer.close()
         logger.error("%s", err)
         return 2
-    try:
-        predictor = EmotionPredictor(model, settings)
     except ValueError as err:  # a setting in conf/ out of its range
         writer.close()
         logger.error("%s (conf/base/parameters_inference.yml)", err)

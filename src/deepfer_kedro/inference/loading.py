@@ -11,6 +11,8 @@ from typing import Any
 
 from deepfer_kedro import default_model
 from deepfer_kedro.core.errors import NotAModelError
+from deepfer_kedro.inference.predict import EmotionPredictor
+from deepfer_kedro.inference.settings import inference_settings
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +122,16 @@ def load_model(spec: str | None, project: Path | None = None, runtime: str = "ke
 
         return for_runtime(OnnxEmotionModel(spec), runtime)
     return for_runtime(load_keras_model(spec), runtime)
+
+
+def load_predictor(model: str | None = None, settings: dict[str, Any] | None = None,
+                   project: Path | None = None) -> EmotionPredictor:
+    """What ``deepfer predict`` classifies with, for use from Python: ``model`` as its ``--model``
+    (None: the project's latest trained model, else the shipped one), ``settings`` (e.g.
+    ``{"video_smoothing": 0.5}``) merged over the ``inference`` settings of ``conf/``."""
+    settings = inference_settings(project, settings)
+    EmotionPredictor.check_settings(settings)  # before the model: loading one can take seconds
+    return EmotionPredictor(load_model(model, project, runtime=settings.get("runtime", "onnx")), settings)
 
 
 def load_from_mlflow(uri: str) -> Any:

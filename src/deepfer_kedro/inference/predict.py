@@ -64,8 +64,14 @@ class EmotionPredictor:
         self.detect_faces = bool(self.settings.get("detect_faces", True))
         self.max_image_pixels = int(self.settings.get("max_image_pixels", MAX_IMAGE_PIXELS))
         self.video_smoothing = float(self.settings.get("video_smoothing", 0.0))
-        if not 0 <= self.video_smoothing < 1:
-            raise ValueError(f"inference.video_smoothing must be at least 0 and below 1, not {self.video_smoothing}")
+        self.check_settings(self.settings)
+
+    @staticmethod
+    def check_settings(settings: dict[str, Any]) -> None:
+        """Raises ValueError naming a setting out of its range."""
+        smoothing = float(settings.get("video_smoothing", 0.0))
+        if not 0 <= smoothing < 1:
+            raise ValueError(f"inference.video_smoothing must be at least 0 and below 1, not {smoothing}")
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities for (N, 48, 48) uint8 faces; with ``tta_flip`` averaged with mirrors."""
@@ -75,9 +81,12 @@ class EmotionPredictor:
             probabilities = (probabilities + np.asarray(self.model.predict_on_batch(batch[:, :, ::-1]))) / 2
         return probabilities
 
-    def predict_frame(self, gray: np.ndarray, boxes: list[Box] | None = None) -> list[FaceResult]:
-        """Classifies the faces in a gray image; ``boxes`` skips detection (video frames that
-        reuse the previous detection)."""
+    def predict_frame(self, image: np.ndarray, boxes: list[Box] | None = None) -> list[FaceResult]:
+        """Classifies the faces in a gray image or a colour one in OpenCV's channel order (BGR or
+        BGRA, as ``cv2.VideoCapture`` and ``cv2.imread`` give it); ``boxes`` skips detection (video
+        frames that reuse the previous detection)."""
+        gray = image if image.ndim == 2 else cv2.cvtColor(
+            image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
         if not self.detect_faces:  # the whole image is the face
             face = crop_face(gray, Box(0, 0, gray.shape[1], gray.shape[0]), 0.0)
             return [FaceResult(Box(0, 0, gray.shape[1], gray.shape[0]), Status.OK, self.classify(face[None])[0])]
