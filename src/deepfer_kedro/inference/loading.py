@@ -130,7 +130,6 @@ def load_predictor(model: str | None = None, settings: dict[str, Any] | None = N
     (None: the project's latest trained model, else the shipped one), ``settings`` (e.g.
     ``{"video_smoothing": 0.5}``) merged over the ``inference`` settings of ``conf/``."""
     settings = inference_settings(project, settings)
-    EmotionPredictor.check_settings(settings)  # before the model: loading one can take seconds
     return EmotionPredictor(load_model(model, project, runtime=settings.get("runtime", "onnx")), settings)
 
 

@@ -64,14 +64,8 @@ class EmotionPredictor:
         self.detect_faces = bool(self.settings.get("detect_faces", True))
         self.max_image_pixels = int(self.settings.get("max_image_pixels", MAX_IMAGE_PIXELS))
         self.video_smoothing = float(self.settings.get("video_smoothing", 0.0))
-        self.check_settings(self.settings)
-
-    @staticmethod
-    def check_settings(settings: dict[str, Any]) -> None:
-        """Raises ValueError naming a setting out of its range."""
-        smoothing = float(settings.get("video_smoothing", 0.0))
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"inference.video_smoothing must be at least 0 and below 1, not {smoothing}")
+        if not 0 <= self.video_smoothing < 1:
+            raise ValueError(f"inference.video_smoothing must be at least 0 and below 1, not {self.video_smoothing}")
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities for (N, 48, 48) uint8 faces; with ``tta_flip`` averaged with mirrors."""
