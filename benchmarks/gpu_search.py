@@ -344,6 +344,10 @@ def ingest(folder: Path, data: str | None, models_dir: Path, doc: Path | None) -
         log(checks[-1])
     body = (folder / "summary.md").read_text().split("\n", 1)[1]  # its title becomes the section's
     body += "\n**Models brought back** (in `" + str(models_dir) + "`):\n\n" + ("\n".join(checks) or "none") + "\n"
+    if checks:
+        body += ("\nEach scores again on all of PublicTest and PrivateTest with `deepfer evaluate --model "
+                 f"{models_dir}/<run>.keras --runtime keras --tta --tta-shift 3` (conf/sota's ten views); an "
+                 "ensemble with one `--model` per member, given as many times as its weight.\n")
     write_section("GPU recipe search: results", summary["command"], body,
                   where=f"{summary['device']}, data sha256 {summary.get('data_sha256', 'unknown')}", doc=doc or DOC)
 

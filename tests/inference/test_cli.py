@@ -3,7 +3,9 @@ import json
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 
+from deepfer_kedro import default_model
 from deepfer_kedro.inference.cli import main
 
 
@@ -55,3 +57,66 @@ def test_export_of_a_model_that_is_not_one(tmp_path, capsys):
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     assert main(["export", "--model", str(tmp_path / "junk.keras"), "--out", str(tmp_path / "out")]) == 2
     assert "junk.keras: not a Keras model" in capsys.readouterr().err
+
+
+def test_evaluate_averages_models_and_views_and_writes_each_split(tiny_model_file, kaggle_zip, tmp_path, capsys):
+    import keras
+
+    from deepfer_kedro.core.evaluation import average_probabilities
+
+    keras.utils.set_random_seed(1)
+    other = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                              keras.layers.Dense(7, activation="softmax")])
+    other.save(tmp_path / "other.keras")
+    out = tmp_path / "scores"
+    code = main(["evaluate", "--model", str(tiny_model_file), "--model", str(tmp_path / "other.keras"),
+                 "--model", str(tiny_model_file), "--runtime", "keras", "--data", str(kaggle_zip),
+                 "--tta", "--tta-shift", "2", "-o", str(out)])
+    assert code == 0
+    assert "# Evaluation on the val split (14 images)" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["tta"] == {"flip": True, "shift_pixels": 2} and len(metrics["models"]) == 3
+    for split, usage in (("val", "PublicTest"), ("test", "PrivateTest")):
+        table = pd.read_csv(out / f"{split}_predictions.csv")
+        assert (out / f"{split}_confusion_matrix.png").stat().st_size > 0
+        assert table["source"].str.contains(usage).all() and len(table) == 14
+        assert metrics[split]["accuracy"] == (table["true_emotion"] == table["predicted_emotion"]).mean()
+    from deepfer_kedro.fer2013 import load_faces
+
+    faces = load_faces(kaggle_zip, progress=False)
+    order = {source: row for row, source in enumerate(faces.index["source"])}
+    rows = [order[source] for source in table["source"]]  # the test split's faces, in the table's order
+    tiny = keras.saving.load_model(tiny_model_file)
+    expected = average_probabilities([tiny, other, tiny],  # given twice: weight 2
+                                     faces.pixels[rows][..., None], flip=True, shift_pixels=2)
+    np.testing.assert_allclose(table.filter(like="p_").to_numpy(), expected, atol=1e-6)
+
+
+def test_evaluate_without_data_or_with_an_onnx_file_on_keras_says_why(tiny_model_file, kaggle_zip, tmp_path,
+                                                                       capsys):
+    code = main(["evaluate", "--model", str(tiny_model_file), "--data", str(tmp_path / "no_data"),
+                 "-o", str(tmp_path / "out")])
+    assert code == 2 and "no_data" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "model.onnx").write_bytes(default_model.ONNX_FILE.read_bytes())
+    code = main(["evaluate", "--model", str(tmp_path / "model.onnx"), "--runtime", "keras", "--data", str(kaggle_zip)])
+    assert code == 2 and "the keras runtime needs a .keras model" in capsys.readouterr().err
+
+
+def test_evaluate_keeps_the_first_splits_files_when_the_second_fails(tiny_model_file, kaggle_zip, tmp_path,
+                                                                      monkeypatch):
+    from deepfer_kedro.pipelines.evaluate import nodes
+
+    real = nodes.predict_emotions_ensemble
+
+    def fails_on_privatetest(models, pixels, index, evaluation):
+        if evaluation["split"] == "test":
+            raise MemoryError("out of memory on PrivateTest")
+        return real(models, pixels, index, evaluation)
+
+    monkeypatch.setattr(nodes, "predict_emotions_ensemble", fails_on_privatetest)
+    with pytest.raises(MemoryError):
+        main(["evaluate", "--model", str(tiny_model_file), "--data", str(kaggle_zip), "-o", str(tmp_path)])
+    assert set(json.loads((tmp_path / "metrics.json").read_text())) >= {"val", "models", "data_sha256"}
+    assert len(pd.read_csv(tmp_path / "val_predictions.csv")) == 14 and (tmp_path / "val_confusion_matrix.png").exists()
+    assert not (tmp_path / "test_predictions.csv").exists()

@@ -62,20 +62,29 @@ def test_shipped_model_file_matches_its_card():
 
 
 @pytest.mark.real_data
-def test_shipped_model_recognises_real_privatetest_faces(real_faces):
-    """Measured here on 700 random real PrivateTest faces: far above chance (1/7), near the card's number."""
-    from deepfer_kedro.inference.loading import load_default_model
-    from deepfer_kedro.labels import EMOTIONS
+def test_shipped_model_cards_reproduce_with_deepfer_evaluate(real_zip, tmp_path, capsys):
+    """Each number on the shipped model's cards without TTA, measured again on all 3,589 faces of each
+    split by the one command a user runs: the int8 file users run, then the Keras file."""
+    from deepfer_kedro.inference.cli import main
 
-    index = real_faces.index
-    rows = np.random.default_rng(0).choice(np.flatnonzero(index["usage"].to_numpy() == "PrivateTest"), 700,
-                                           replace=False)
-    model = load_default_model()
-    predicted = model.predict(real_faces.pixels[rows][..., None], batch_size=256, verbose=0).argmax(axis=1)
-    truth = index["emotion"].to_numpy()[rows]
-    accuracy = np.mean(np.array(EMOTIONS)[predicted] == truth)
-    card = json.loads(default_model.CARD_JSON.read_text())
-    assert accuracy > 0.6 and abs(accuracy - card["results"]["test no TTA"]["top1"]) < 0.05
+    assert main(["evaluate", "--model", "default", "--data", str(real_zip), "-o", str(tmp_path / "onnx")]) == 0
+    assert main(["evaluate", "--model", "default", "--runtime", "keras", "--split", "test", "--data", str(real_zip),
+                 "-o", str(tmp_path / "keras")]) == 0
+    onnx_card = json.loads((default_model.ONNX_FILE.parent / "card.json").read_text())
+    keras_card = json.loads(default_model.CARD_JSON.read_text())
+    printed = capsys.readouterr().out  # the evaluate pipeline's report, each split once per run
+    assert printed.count("# Evaluation on the test split (3589 images)") == 2
+    assert f"| accuracy | {onnx_card['privatetest']['exported']['top1']:.4f} |" in printed
+    measured = json.loads((tmp_path / "onnx" / "metrics.json").read_text())
+    for split, name in (("val", "publictest"), ("test", "privatetest")):
+        card = onnx_card[name]["exported"]
+        assert measured[split]["images"] == onnx_card[name]["faces"] == 3589
+        assert round(measured[split]["accuracy"], 4) == card["top1"]
+        assert round(measured[split]["macro_f1"], 4) == card["macro_f1"]
+        assert {e: round(s["recall"], 4) for e, s in measured[split]["per_class"].items()} == card["recall"]
+    measured = json.loads((tmp_path / "keras" / "metrics.json").read_text())["test"]
+    assert round(measured["accuracy"], 4) == keras_card["results"]["test no TTA"]["top1"] > 0.7
+    assert round(measured["macro_f1"], 4) == keras_card["results"]["test no TTA"]["macro_f1"]
 
 
 def test_cli_uses_the_shipped_model_outside_a_project(photo, tmp_path):

@@ -261,6 +261,10 @@ class OnnxEmotionModel:
             return np.zeros((0, NUM_CLASSES), np.float32)
         return self.session.run(None, {self.input_name: faces})[0]
 
+    def predict(self, faces: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+        """Keras' ``predict``, so that evaluation code takes either model."""
+        return predict_all(self, faces, batch_size)
+
     def save(self, path: str | Path) -> None:
         Path(path).write_bytes(self.model_bytes)
 

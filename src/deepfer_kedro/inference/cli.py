@@ -1,5 +1,6 @@
 """``deepfer predict PATH...``: the emotion of every face in photos, folders, videos or a camera;
 ``deepfer export``: a trained model as an ONNX file for the fast CPU path, with its card;
+``deepfer evaluate``: any model (or an ensemble) scored on PublicTest and PrivateTest;
 ``deepfer save-served-model DIR``: the same as an MLflow model for ``mlflow models serve``;
 ``deepfer serve``: the model over HTTP with a live demo page.
 
@@ -101,6 +102,21 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--recheck-margin", type=float, default=RECHECK_MARGIN,
                         help="int8: faces whose two likeliest emotions are closer than this are re-run in float "
                         "inside the file, so its top-1 follows the Keras model's (0: never)")
+    evaluate = commands.add_parser("evaluate", help="score a model, or the mean of several, on FER2013's PublicTest "
+                                   "and PrivateTest with the evaluate pipeline's report")
+    evaluate.add_argument("--model", action="append", help="as for predict; several --model are an ensemble "
+                          "(probabilities averaged; one given twice counts twice)")
+    evaluate.add_argument("--runtime", choices=RUNTIMES, help="as for predict (onnx: the int8 file users run; keras: "
+                          "the trained network)")
+    evaluate.add_argument("--data", default="data/01_raw", help="FER2013 in any layout (see README)")
+    evaluate.add_argument("--split", choices=("both", "val", "test"), default="both",
+                          help="val is PublicTest (models are chosen on it), test is PrivateTest (reported)")
+    evaluate.add_argument("--tta", action="store_true", help="average each face with its mirror image")
+    evaluate.add_argument("--tta-shift", type=_positive_int, metavar="PIXELS",
+                          help="also average the four diagonal shifts by PIXELS (with --tta, their mirrors too: "
+                          "--tta --tta-shift 3 is conf/sota's ten views)")
+    evaluate.add_argument("--output", "-o", metavar="DIR", help="write metrics.json, and per split the predictions "
+                          "(<split>_predictions.csv) and the confusion matrix (<split>_confusion_matrix.png), into DIR")
     serve = commands.add_parser("serve", aliases=["serve-demo"],
                                 help="serve the model over HTTP (MLflow's JSON, request size limits) with a live "
                                      "demo page at / (photo upload or camera)")
@@ -257,19 +273,15 @@ def serve(args: argparse.Namespace) -> int:
 def export(args: argparse.Namespace) -> int:
     """``deepfer export``: the model as ONNX with a card measured on the written file."""
 
-    from deepfer_kedro.core.config import load_parameters
-    from deepfer_kedro.core.data import build_image_index
     from deepfer_kedro.core.export import calibration_rows, export_model, sha256
-    from deepfer_kedro.fer2013 import FER2013Error, load_faces
+    from deepfer_kedro.fer2013 import FER2013Error
 
     try:
         model = load_model(args.model, runtime="keras")
-        faces = load_faces(Path(args.data))
+        faces, index = _faces_and_index(args.data)
     except (ModelNotFoundError, NotAModelError, FER2013Error, FileNotFoundError) as err:
         logger.error("%s", err)
         return 2
-    params = load_parameters()
-    index = build_image_index(faces, params["data_processing"]["val_fraction"], params["seed"])
     split = index["split"].to_numpy()
     chosen = calibration_rows(split, args.calibration_faces, seed=0)
     test = split == "test"
@@ -291,11 +303,78 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+LATEST_OR_SHIPPED = "the project's latest trained_model, or the shipped default"
+
+
+def _faces_and_index(data: str) -> tuple[Any, Any]:
+    """FER2013 from ``data`` (any layout) and its image index, split as ``kedro run`` splits it."""
+    from deepfer_kedro.core.config import load_parameters
+    from deepfer_kedro.core.data import build_image_index
+    from deepfer_kedro.fer2013 import load_faces
+
+    faces = load_faces(Path(data))
+    params = load_parameters()
+    return faces, build_image_index(faces, params["data_processing"]["val_fraction"], params["seed"])
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``deepfer evaluate``: the ``evaluate`` pipeline's nodes applied to any model, or to the mean of
+    several, on PublicTest and/or PrivateTest, outside a Kedro run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deepfer_kedro.fer2013 import FER2013Error
+    from deepfer_kedro.pipelines.data_processing.nodes import build_quality_report
+    from deepfer_kedro.pipelines.evaluate.nodes import (
+        compute_evaluation_metrics,
+        format_metrics_table,
+        plot_confusion_matrix,
+        predict_emotions_ensemble,
+    )
+
+    runtime = inference_settings(overrides={"runtime": args.runtime}).get("runtime", "onnx")
+    out = Path(args.output) if args.output else None
+    try:
+        members = [spec or LATEST_OR_SHIPPED for spec in args.model or [None]]  # repeated: weighted
+        models = {name: load_model(None if name == LATEST_OR_SHIPPED else name, runtime=runtime)
+                  for name in dict.fromkeys(members)}
+        faces, index = _faces_and_index(args.data)
+        if out:
+            out.mkdir(parents=True, exist_ok=True)
+    except (ModelNotFoundError, NotAModelError, FER2013Error, FileNotFoundError) as err:
+        logger.error("%s", err)
+        return 2
+    except OSError as err:
+        logger.error("Cannot write the output %s (%s); nothing was run", args.output, err.strerror or err)
+        return 2
+    tta = {"flip": args.tta, "shift_pixels": args.tta_shift or 0}
+    quality = build_quality_report(faces, index)
+    results: dict[str, Any] = {"models": members, "runtime": runtime, "tta": tta,
+                               "data_sha256": faces.source_sha256, "command": "deepfer " + " ".join(sys.argv[1:])}
+    for split in ("val", "test") if args.split == "both" else (args.split,):
+        predictions = predict_emotions_ensemble(models, faces.pixels, index,
+                                                {"split": split, "seed": 0, "batch_size": 256, "tta": tta,
+                                                 "ensemble": members})
+        results[split] = compute_evaluation_metrics(predictions, quality)
+        print(format_metrics_table(results[split]), flush=True)
+        if out:  # each split's files as soon as it is done: a later failure keeps them
+            predictions.to_csv(out / f"{split}_predictions.csv", index=False)
+            figure = plot_confusion_matrix(predictions)
+            figure.savefig(out / f"{split}_confusion_matrix.png", dpi=100)
+            plt.close(figure)
+            (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _log_to_stderr()
     if args.command == "export":
         return export(args)
+    if args.command == "evaluate":
+        return evaluate(args)
     if args.command == "save-served-model":
         return save_served_model(args)
     if args.command in ("serve", "serve-demo"):
