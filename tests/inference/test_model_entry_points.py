@@ -191,3 +191,34 @@ def test_served_model_of_a_recipe_model_and_of_the_shipped_one_loads_in_a_fresh_
     done = run(sys.executable, "-c", script, str(served), str(photo), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("['ok']")
+
+
+def test_an_installed_wheel_predicts_and_evaluates_outside_any_project(photo, kaggle_zip, tmp_path):
+    """`pip install` of the wheel (no conf/, no data/), run from a folder that is no project: the shipped
+    model and the code's own settings. A fresh clone's editable install would hide a missing file."""
+    source = tmp_path / "source"
+    shutil.copytree(PROJECT_ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(PROJECT_ROOT / name, source)
+    built = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                str(tmp_path / "wheel"), str(source))
+    assert built.returncode == 0, built.stderr[-3000:]
+    site = tmp_path / "site"
+    installed = run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                    *map(str, (tmp_path / "wheel").glob("deepfer_kedro-*.whl")))
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    def deepfer(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "deepfer_kedro.inference.cli", *args], cwd=outside,
+                              env={**ENV, "PYTHONPATH": str(site)}, capture_output=True, text=True, timeout=600)
+
+    done = deepfer("predict", str(photo), "-o", "rows.csv")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"card: {site}/deepfer_kedro/default_model/fast/card.json" in done.stderr  # the installed copy
+    assert pd.read_csv(outside / "rows.csv")["emotion"].tolist() == ["happy"]
+    done = deepfer("evaluate", "--data", str(kaggle_zip), "-o", "scores")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "No conf/base/parameters_inference.yml here" in done.stderr
+    assert json.loads((outside / "scores" / "metrics.json").read_text())["test"]["images"] == 14

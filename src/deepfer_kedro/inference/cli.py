@@ -23,7 +23,7 @@ from deepfer_kedro.core.export import RECHECK_MARGIN
 from deepfer_kedro.inference.faces import DETECTORS, UnreadableImageError
 from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_model, load_predictor
 from deepfer_kedro.inference.predict import expand_inputs, predict_paths, predict_video
-from deepfer_kedro.inference.settings import inference_settings
+from deepfer_kedro.inference.settings import inference_settings, project_parameters
 from deepfer_kedro.labels import ROW_COLUMNS, Status
 
 logger = logging.getLogger("deepfer")
@@ -308,13 +308,13 @@ LATEST_OR_SHIPPED = "the project's latest trained_model, or the shipped default"
 
 def _faces_and_index(data: str) -> tuple[Any, Any]:
     """FER2013 from ``data`` (any layout) and its image index, split as ``kedro run`` splits it."""
-    from deepfer_kedro.core.config import load_parameters
     from deepfer_kedro.core.data import build_image_index
     from deepfer_kedro.fer2013 import load_faces
 
     faces = load_faces(Path(data))
-    params = load_parameters()
-    return faces, build_image_index(faces, params["data_processing"]["val_fraction"], params["seed"])
+    params = project_parameters()  # the fallbacks are conf/base's, for an installed package without conf/
+    val_fraction = params.get("data_processing", {}).get("val_fraction", 0.1)
+    return faces, build_image_index(faces, val_fraction, params.get("seed", 42))
 
 
 def evaluate(args: argparse.Namespace) -> int:

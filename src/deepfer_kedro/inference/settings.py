@@ -15,19 +15,22 @@ logger = logging.getLogger(__name__)
 SETTINGS_FILE = Path("conf/base/parameters_inference.yml")
 
 
-def inference_settings(project: Path | None = None, overrides: dict[str, Any] | None = None,
-                       env: str = "base") -> dict[str, Any]:
-    """``inference`` of ``conf/<env>`` (over ``conf/base``) in ``project`` (default: the current folder),
-    or in DeepFER's own project when that folder has none, with ``overrides`` (e.g. command-line
-    options, None values skipped) merged over it."""
+def project_parameters(project: Path | None = None, env: str = "base") -> dict[str, Any]:
+    """The parameters of ``conf/<env>`` (over ``conf/base``) in ``project`` (default: the current
+    folder), or in DeepFER's own project when that folder has none; {} for an installed package
+    without a project, where the code's own defaults apply."""
     for root in dict.fromkeys((project or Path.cwd(), PROJECT_ROOT)):
         if (root / SETTINGS_FILE).is_file():
-            settings = load_parameters(env, conf_dir=root / "conf").get("inference", {})
-            break
-    else:  # an installed package without a project: the code's own defaults
-        logger.info("No %s here; using the built-in inference settings", SETTINGS_FILE)
-        settings = {}
-    return merge(settings, _without_none(overrides or {}))
+            return load_parameters(env, conf_dir=root / "conf")
+    logger.info("No %s here; using the built-in settings", SETTINGS_FILE)
+    return {}
+
+
+def inference_settings(project: Path | None = None, overrides: dict[str, Any] | None = None,
+                       env: str = "base") -> dict[str, Any]:
+    """``inference`` of the project's parameters (``project_parameters``), with ``overrides`` (e.g.
+    command-line options, None values skipped) merged over it."""
+    return merge(project_parameters(project, env).get("inference", {}), _without_none(overrides or {}))
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
