@@ -304,6 +304,31 @@ def pack(workdir: Path, out: Path, summary_text: str, keep: list[str]) -> None:
         log(f"bringing back {name}'s model in {parts} part(s)")
 
 
+def plot_curves(models_dir: Path, cards: list[dict], path: Path) -> None:
+    """Every run's PublicTest top-1 and training loss per epoch, side by side: which direction wins,
+    and whether each peaks near its last epoch (what a final fit's epoch count relies on)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (top1, loss) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
+    for card in cards:
+        history = pd.read_csv(models_dir / card["name"] / "history.csv")
+        if card.get("trained_on_publictest"):  # its "PublicTest" curve is a training curve
+            loss.plot(history["epoch"], history["loss"], "--", color="gray",
+                      label=f"{card['name']} (trained on PublicTest)")
+            continue
+        line, = top1.plot(history["epoch"], history["val_accuracy"], label=card["name"])
+        loss.plot(history["epoch"], history["loss"], color=line.get_color(), label=card["name"])
+    for axes, title in ((top1, "PublicTest top-1 (one view)"), (loss, "training loss")):
+        axes.set(title=title, xlabel="epoch")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
 def ingest(folder: Path, data: str | None, models_dir: Path, doc: Path | None) -> None:
     """Back on the project's machine: unpacks a call's ``results.tar.gz`` into ``models_dir``,
     rejoins each model brought back in parts and loads it in safe mode, checks that it reproduces
@@ -342,14 +367,17 @@ def ingest(folder: Path, data: str | None, models_dir: Path, doc: Path | None) -
         checks.append(f"- `{name}`: rejoined, loaded in safe mode, and its {len(x)} PrivateTest probabilities "
                       f"match the call's within {difference:.4f}")
         log(checks[-1])
+    doc = doc or DOC
+    plot_curves(models_dir, summary["runs"], doc.parent / "gpu_search_curves.png")
     body = (folder / "summary.md").read_text().split("\n", 1)[1]  # its title becomes the section's
+    body += "\n![PublicTest top-1 and training loss per epoch, every run](gpu_search_curves.png)\n"
     body += "\n**Models brought back** (in `" + str(models_dir) + "`):\n\n" + ("\n".join(checks) or "none") + "\n"
     if checks:
         body += ("\nEach scores again on all of PublicTest and PrivateTest with `deepfer evaluate --model "
                  f"{models_dir}/<run>.keras --runtime keras --tta --tta-shift 3` (conf/sota's ten views); an "
                  "ensemble with one `--model` per member, given as many times as its weight.\n")
     write_section("GPU recipe search: results", summary["command"], body,
-                  where=f"{summary['device']}, data sha256 {summary.get('data_sha256', 'unknown')}", doc=doc or DOC)
+                  where=f"{summary['device']}, data sha256 {summary.get('data_sha256', 'unknown')}", doc=doc)
 
 
 def main() -> None:

@@ -99,6 +99,7 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
     assert "## GPU recipe search: results" in section and "| tiny-final-s1 |" in section
     assert section.count("PrivateTest probabilities match the call's within") == len(brought)
     assert "'devices': ['cpu:0']" in section  # where the numbers come from, not this machine's description
+    assert "](gpu_search_curves.png)" in section and (tmp_path / "gpu_search_curves.png").stat().st_size > 10_000
 
     # and a model whose weights were changed after the call is caught
     from deepfer_kedro.core.saving import join_parts, load_keras_model
