@@ -76,6 +76,7 @@ def test_evaluate_averages_models_and_views_and_writes_each_split(tiny_model_fil
     assert "# Evaluation on the val split (14 images)" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["tta"] == {"flip": True, "shift_pixels": 2} and len(metrics["models"]) == 3
+    assert metrics["command"].startswith("deepfer evaluate --model ") and metrics["command"].endswith(f"-o {out}")
     for split, usage in (("val", "PublicTest"), ("test", "PrivateTest")):
         table = pd.read_csv(out / f"{split}_predictions.csv")
         assert (out / f"{split}_confusion_matrix.png").stat().st_size > 0

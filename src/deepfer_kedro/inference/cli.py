@@ -13,6 +13,7 @@ import csv
 import json
 import logging
 import math
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -278,7 +279,7 @@ def export(args: argparse.Namespace) -> int:
 
     try:
         model = load_model(args.model, runtime="keras")
-        faces, index = _faces_and_index(args.data)
+        faces, index = _faces_and_index(args.data, project_parameters())
     except (ModelNotFoundError, NotAModelError, FER2013Error, FileNotFoundError) as err:
         logger.error("%s", err)
         return 2
@@ -306,13 +307,13 @@ def export(args: argparse.Namespace) -> int:
 LATEST_OR_SHIPPED = "the project's latest trained_model, or the shipped default"
 
 
-def _faces_and_index(data: str) -> tuple[Any, Any]:
-    """FER2013 from ``data`` (any layout) and its image index, split as ``kedro run`` splits it."""
+def _faces_and_index(data: str, params: dict[str, Any]) -> tuple[Any, Any]:
+    """FER2013 from ``data`` (any layout) and its image index, split as ``kedro run`` with the project's
+    ``params`` splits it (the fallbacks are conf/base's, for an installed package without conf/)."""
     from deepfer_kedro.core.data import build_image_index
     from deepfer_kedro.fer2013 import load_faces
 
     faces = load_faces(Path(data))
-    params = project_parameters()  # the fallbacks are conf/base's, for an installed package without conf/
     val_fraction = params.get("data_processing", {}).get("val_fraction", 0.1)
     return faces, build_image_index(faces, val_fraction, params.get("seed", 42))
 
@@ -334,13 +335,14 @@ def evaluate(args: argparse.Namespace) -> int:
         predict_emotions_ensemble,
     )
 
-    runtime = inference_settings(overrides={"runtime": args.runtime}).get("runtime", "onnx")
+    params = project_parameters()
+    runtime = args.runtime or params.get("inference", {}).get("runtime", "onnx")
     out = Path(args.output) if args.output else None
     try:
         members = [spec or LATEST_OR_SHIPPED for spec in args.model or [None]]  # repeated: weighted
         models = {name: load_model(None if name == LATEST_OR_SHIPPED else name, runtime=runtime)
                   for name in dict.fromkeys(members)}
-        faces, index = _faces_and_index(args.data)
+        faces, index = _faces_and_index(args.data, params)
         if out:
             out.mkdir(parents=True, exist_ok=True)
     except (ModelNotFoundError, NotAModelError, FER2013Error, FileNotFoundError) as err:
@@ -352,7 +354,7 @@ def evaluate(args: argparse.Namespace) -> int:
     tta = {"flip": args.tta, "shift_pixels": args.tta_shift or 0}
     quality = build_quality_report(faces, index)
     results: dict[str, Any] = {"models": members, "runtime": runtime, "tta": tta,
-                               "data_sha256": faces.source_sha256, "command": "deepfer " + " ".join(sys.argv[1:])}
+                               "data_sha256": faces.source_sha256, "command": "deepfer " + shlex.join(args.argv)}
     for split in ("val", "test") if args.split == "both" else (args.split,):
         predictions = predict_emotions_ensemble(models, faces.pixels, index,
                                                 {"split": split, "seed": 0, "batch_size": 256, "tta": tta,
@@ -370,6 +372,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     _log_to_stderr()
     if args.command == "export":
         return export(args)
