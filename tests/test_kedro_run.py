@@ -62,6 +62,7 @@ def test_every_artifact_is_saved_once(project):
                  "data/08_reporting/data_quality_report.json", "data/08_reporting/class_counts.csv",
                  "data/08_reporting/class_counts.png", "data/08_reporting/augmentation_preview.png",
                  "data/08_reporting/training_curves.png", "data/08_reporting/confusion_matrix.png",
+                 "data/08_reporting/reliability_diagram.png",
                  "data/08_reporting/evaluation_metrics.json", "data/08_reporting/evaluation_report.md",
                  "data/06_models/exported_model.onnx", "data/08_reporting/export_card.json"):
         assert len(versions(project, path)) == 1, path
@@ -141,7 +142,9 @@ def test_mlflow_holds_the_run_with_params_histories_tags_and_artifacts(project):
     assert "test_recall_disgust" in run.data.metrics
     logged = {f.path for folder in ("plots", "model", "data", "evaluation")
               for f in client.list_artifacts(run.info.run_id, folder)}
-    assert {"plots/confusion_matrix.png", "plots/training_curves.png", "model/trained_model.keras",
+    assert "test_expected_calibration_error" in run.data.metrics
+    assert {"plots/confusion_matrix.png", "plots/reliability_diagram.png", "plots/training_curves.png",
+            "model/trained_model.keras",
             "data/data_quality_report.json", "data/class_weights.json",
             "evaluation/evaluation_metrics.json"} <= logged
 

@@ -80,6 +80,7 @@ def test_evaluate_averages_models_and_views_and_writes_each_split(tiny_model_fil
     for split, usage in (("val", "PublicTest"), ("test", "PrivateTest")):
         table = pd.read_csv(out / f"{split}_predictions.csv")
         assert (out / f"{split}_confusion_matrix.png").stat().st_size > 0
+        assert (out / f"{split}_reliability_diagram.png").stat().st_size > 0
         assert table["source"].str.contains(usage).all() and len(table) == 14
         assert metrics[split]["accuracy"] == (table["true_emotion"] == table["predicted_emotion"]).mean()
     from deepfer_kedro.fer2013 import load_faces

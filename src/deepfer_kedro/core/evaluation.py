@@ -51,3 +51,22 @@ def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     macro_f1 = f1_score(labels, predicted, labels=range(NUM_CLASSES), average="macro", zero_division=0)
     return {"top1": round(float((predicted == labels).mean()), 4), "macro_f1": round(float(macro_f1), 4),
             "recall": {e: round(float(r), 4) for e, r in zip(EMOTIONS, recall, strict=True)}}
+
+
+def calibration(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, Any]:
+    """How far the top-1 confidence is from the top-1 accuracy: faces grouped in ``bins`` equal-width
+    bins of confidence; the expected calibration error is the face-weighted mean of each bin's
+    |accuracy - mean confidence| (Guo et al., ICML 2017). 0.05 means a "90%" is right about 85%
+    (or 95%) of the time."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            rows.append({"low": b / bins, "high": (b + 1) / bins, "faces": int(inside.sum()),
+                         "mean_confidence": float(confidence[inside].mean()),
+                         "accuracy": float(correct[inside].mean())})
+    ece = sum(r["faces"] * abs(r["accuracy"] - r["mean_confidence"]) for r in rows) / len(labels)
+    return {"expected_calibration_error": float(ece), "mean_confidence": float(confidence.mean()), "bins": rows}

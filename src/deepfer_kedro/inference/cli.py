@@ -117,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
                           help="also average the four diagonal shifts by PIXELS (with --tta, their mirrors too: "
                           "--tta --tta-shift 3 is conf/sota's ten views)")
     evaluate.add_argument("--output", "-o", metavar="DIR", help="write metrics.json, and per split the predictions "
-                          "(<split>_predictions.csv) and the confusion matrix (<split>_confusion_matrix.png), into DIR")
+                          "(<split>_predictions.csv), confusion matrix and reliability diagram (.png), into DIR")
     serve = commands.add_parser("serve", aliases=["serve-demo"],
                                 help="serve the model over HTTP (MLflow's JSON, request size limits) with a live "
                                      "demo page at / (photo upload or camera)")
@@ -332,6 +332,7 @@ def evaluate(args: argparse.Namespace) -> int:
         compute_evaluation_metrics,
         format_metrics_table,
         plot_confusion_matrix,
+        plot_reliability_diagram,
         predict_emotions_ensemble,
     )
 
@@ -363,9 +364,11 @@ def evaluate(args: argparse.Namespace) -> int:
         print(format_metrics_table(results[split]), flush=True)
         if out:  # each split's files as soon as it is done: a later failure keeps them
             predictions.to_csv(out / f"{split}_predictions.csv", index=False)
-            figure = plot_confusion_matrix(predictions)
-            figure.savefig(out / f"{split}_confusion_matrix.png", dpi=100)
-            plt.close(figure)
+            for name, plot in (("confusion_matrix", plot_confusion_matrix),
+                               ("reliability_diagram", plot_reliability_diagram)):
+                figure = plot(predictions)
+                figure.savefig(out / f"{split}_{name}.png", dpi=100)
+                plt.close(figure)
             (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

@@ -12,6 +12,7 @@ from deepfer_kedro.pipelines.evaluate.nodes import (
     evaluation_metrics_for_mlflow,
     format_metrics_table,
     plot_confusion_matrix,
+    plot_reliability_diagram,
     predict_emotions,
     predict_emotions_ensemble,
     tta_views,
@@ -144,3 +145,38 @@ def test_evaluate_ignores_the_ensemble_list_of_evaluate_ensemble():
     alone = predict_emotions(model, faces, index, EVALUATION)
     with_list = predict_emotions(model, faces, index, {**EVALUATION, "ensemble": ["2026-01-01/trained_model"]})
     np.testing.assert_allclose(with_list[PROBABILITY_COLUMNS].to_numpy(), alone[PROBABILITY_COLUMNS].to_numpy())
+
+
+def test_calibration_error_is_the_gap_between_confidence_and_accuracy():
+    from deepfer_kedro.core.evaluation import calibration
+
+    labels = np.arange(100) % 7
+    sure = np.full((100, 7), 0.1 / 6)
+    sure[np.arange(100), labels] = 0.9  # 90% confident and right on every face
+    assert calibration(sure, labels)["expected_calibration_error"] == pytest.approx(0.1)
+    wrong = np.roll(sure, 1, axis=1)  # the same confidence, always wrong on the first 40
+    mixed = np.concatenate([wrong[:40], sure[40:]])
+    result = calibration(mixed, labels)
+    assert result["bins"] == [{"low": 13 / 15, "high": 14 / 15, "faces": 100, "mean_confidence": pytest.approx(0.9),
+                               "accuracy": 0.6}]
+    assert result["expected_calibration_error"] == pytest.approx(0.3)
+    # two bins: the error is each bin's gap weighted by its faces
+    half = np.concatenate([sure[:50], np.full((50, 7), 1 / 7)])
+    assert calibration(half, labels)["expected_calibration_error"] == pytest.approx(
+        0.5 * 0.1 + 0.5 * abs(np.mean(labels[50:] == 0) - 1 / 7))
+
+
+def test_metrics_and_reliability_diagram_carry_the_calibration():
+    table, true, probabilities = predictions_table()
+    metrics = compute_evaluation_metrics(table)
+    confidence, correct = probabilities.max(1), probabilities.argmax(1) == true
+    assert metrics["mean_confidence"] == pytest.approx(confidence.mean())
+    assert "| expected_calibration_error |" in format_metrics_table(metrics)
+    assert "test_expected_calibration_error" in evaluation_metrics_for_mlflow(metrics)
+    fig = plot_reliability_diagram(table)
+    bars = fig.axes[0].patches
+    for bar in bars:  # each bar: the accuracy of the faces whose confidence falls in it
+        inside = (confidence >= bar.get_x()) & (confidence < bar.get_x() + bar.get_width())
+        assert bar.get_height() == pytest.approx(correct[inside].mean())
+    assert sum(bar.get_height() for bar in fig.axes[1].patches) == 70
+    plt.close(fig)

@@ -21,7 +21,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from deepfer_kedro.core.evaluation import average_probabilities, tta_views
+from deepfer_kedro.core.evaluation import average_probabilities, calibration, tta_views
 from deepfer_kedro.core.training import split_rows
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES, PROBABILITY_COLUMNS
 
@@ -74,8 +74,9 @@ def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: np.nd
 
 def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: dict[str, Any] | None = None,
                                training: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Loss, top-1 accuracy, macro and weighted F1, macro precision and recall, one-vs-rest AUC
-    and per-class precision, recall and F1 (scikit-learn). With the data-quality report, also the
+    """Loss, top-1 accuracy, macro and weighted F1, macro precision and recall, one-vs-rest AUC,
+    per-class precision, recall and F1 (scikit-learn), and the calibration of the top-1 confidence
+    (expected calibration error, mean confidence). With the data-quality report, also the
     accuracy on the evaluated images that have no exact duplicate in the splits trained on: train,
     and val too after a final fit (``training.final_fit_on_val``)."""
     y_true = predictions["true_emotion"].map(EMOTIONS.index).to_numpy()
@@ -98,6 +99,7 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "auc_ovr": float(auc),
+        **{k: v for k, v in calibration(probabilities, y_true).items() if k != "bins"},
         "per_class": {
             emotion: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for emotion, p, r, f, s in zip(EMOTIONS, precision, recall, f1, support, strict=True)
@@ -139,7 +141,8 @@ def format_metrics_table(evaluation_metrics: dict[str, Any]) -> str:
         f"# Evaluation on the {m['split']} split ({m['images']} images)", "",
         "| metric | value |", "|---|---|",
         *(f"| {name} | {m[name]:.4f} |" for name in
-          ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "auc_ovr", "loss")),
+          ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "auc_ovr", "loss",
+           "mean_confidence", "expected_calibration_error")),
         "", "| emotion | precision | recall | F1 | images |", "|---|---|---|---|---|",
         *(f"| {e} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['support']} |"
           for e, s in m["per_class"].items()),
@@ -164,4 +167,26 @@ def plot_confusion_matrix(predictions: pd.DataFrame) -> plt.Figure:
             values_format="d" if normalize is None else ".2f")
         ax.set_title(f"{split}: {title}")
         ax.tick_params(axis="x", rotation=45)
+    return fig
+
+
+def plot_reliability_diagram(predictions: pd.DataFrame) -> plt.Figure:
+    """Top-1 accuracy against top-1 confidence, in 15 bins: bars on the diagonal mean that a
+    confidence of 80% is right 80% of the time; below it, the model is overconfident."""
+    split = predictions["split"].iloc[0]
+    probabilities = predictions[PROBABILITY_COLUMNS].to_numpy()
+    result = calibration(probabilities, predictions["true_emotion"].map(EMOTIONS.index).to_numpy())
+    bins = pd.DataFrame(result["bins"])
+    fig, (reliability, counts) = plt.subplots(2, 1, figsize=(6.5, 7.5), height_ratios=(3, 1), sharex=True,
+                                              layout="constrained")
+    width = bins["high"] - bins["low"]
+    reliability.bar(bins["low"], bins["accuracy"], width=width, align="edge", edgecolor="black", label="accuracy")
+    reliability.plot([0, 1], [0, 1], "--", color="gray", label="calibrated")
+    reliability.plot(bins["mean_confidence"], bins["accuracy"], "o", color="tab:red", markersize=4,
+                     label="at the bin's mean confidence")
+    reliability.set(ylabel="top-1 accuracy", ylim=(0, 1), title=f"{split}: reliability\nexpected calibration error "
+                    f"{result['expected_calibration_error']:.3f}, mean confidence {result['mean_confidence']:.3f}")
+    reliability.legend(fontsize=8, loc="upper left")
+    counts.bar(bins["low"], bins["faces"], width=width, align="edge", edgecolor="black", color="tab:gray")
+    counts.set(xlabel="top-1 confidence", ylabel="faces", xlim=(0, 1))
     return fig

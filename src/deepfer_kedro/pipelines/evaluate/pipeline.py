@@ -5,6 +5,7 @@ from .nodes import (
     evaluation_metrics_for_mlflow,
     format_metrics_table,
     plot_confusion_matrix,
+    plot_reliability_diagram,
     predict_emotions,
     predict_emotions_ensemble,
 )
@@ -20,6 +21,8 @@ def _report_nodes() -> list[Node]:
              name="format_metrics_table"),
         Node(plot_confusion_matrix, "test_predictions", "confusion_matrix_plot",
              name="plot_confusion_matrix"),
+        Node(plot_reliability_diagram, "test_predictions", "reliability_diagram_plot",
+             name="plot_reliability_diagram"),
     ]
 
 
