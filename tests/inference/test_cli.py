@@ -122,3 +122,23 @@ def test_evaluate_keeps_the_first_splits_files_when_the_second_fails(tiny_model_
     assert set(json.loads((tmp_path / "metrics.json").read_text())) >= {"val", "models", "data_sha256"}
     assert len(pd.read_csv(tmp_path / "val_predictions.csv")) == 14 and (tmp_path / "val_confusion_matrix.png").exists()
     assert not (tmp_path / "test_predictions.csv").exists()
+
+
+def test_evaluate_logs_a_run_beside_the_training_runs(tiny_model_file, kaggle_zip, tmp_path, monkeypatch):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "scores"
+    assert main(["evaluate", "--model", str(tiny_model_file), "--data", str(kaggle_zip), "--mlflow",
+                 "-o", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    client = mlflow.MlflowClient(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("deepfer").experiment_id])
+    assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert run.data.metrics["val_expected_calibration_error"] == pytest.approx(
+        metrics["val"]["expected_calibration_error"])
+    assert run.data.params["models"] == str(tiny_model_file)
+    assert run.data.tags["dataset_sha256"] == metrics["data_sha256"]
+    logged = {f.path for f in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert {"evaluation/metrics.json", "evaluation/test_reliability_diagram.png"} <= logged

@@ -116,6 +116,8 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--tta-shift", type=_positive_int, metavar="PIXELS",
                           help="also average the four diagonal shifts by PIXELS (with --tta, their mirrors too: "
                           "--tta --tta-shift 3 is conf/sota's ten views)")
+    evaluate.add_argument("--mlflow", action="store_true", help="also log the scores (and -o's files) as a run of "
+                          "the deepfer experiment, beside the training runs: MLFLOW_TRACKING_URI, or ./mlflow.db")
     evaluate.add_argument("--output", "-o", metavar="DIR", help="write metrics.json, and per split the predictions "
                           "(<split>_predictions.csv), confusion matrix and reliability diagram (.png), into DIR")
     serve = commands.add_parser("serve", aliases=["serve-demo"],
@@ -370,7 +372,34 @@ def evaluate(args: argparse.Namespace) -> int:
                 figure.savefig(out / f"{split}_{name}.png", dpi=100)
                 plt.close(figure)
             (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    if args.mlflow:
+        logger.info("Logged to MLflow as run %s", _log_evaluation(results, out))
     return 0
+
+
+def _log_evaluation(results: dict[str, Any], out: Path | None) -> str:
+    """One run in the ``deepfer`` experiment (as in conf/base/mlflow.yml) with each split's metrics
+    under the evaluate pipeline's names, so that `mlflow ui` compares the model with trained ones."""
+    import mlflow
+
+    from deepfer_kedro.hooks import _git_commit
+    from deepfer_kedro.pipelines.evaluate.nodes import evaluation_metrics_for_mlflow
+
+    client = mlflow.MlflowClient()  # MLFLOW_TRACKING_URI, or MLflow's own default: ./mlflow.db
+    experiment = client.get_experiment_by_name("deepfer")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment("deepfer")
+    with mlflow.start_run(experiment_id=experiment_id, run_name="evaluate " + " + ".join(results["models"])) as run:
+        mlflow.set_tags({"dataset_sha256": results["data_sha256"], "git_commit": _git_commit(),
+                         "deepfer_command": results["command"]})
+        mlflow.log_params({"models": " + ".join(results["models"]), "runtime": results["runtime"],
+                           "tta.flip": results["tta"]["flip"], "tta.shift_pixels": results["tta"]["shift_pixels"]})
+        for split in ("val", "test"):
+            if split in results:
+                mlflow.log_metrics({name: value["value"]
+                                    for name, value in evaluation_metrics_for_mlflow(results[split]).items()})
+        if out:
+            mlflow.log_artifacts(str(out), "evaluation")
+    return run.info.run_id
 
 
 def main(argv: list[str] | None = None) -> int:
