@@ -142,3 +142,12 @@ def test_evaluate_logs_a_run_beside_the_training_runs(tiny_model_file, kaggle_zi
     assert run.data.tags["dataset_sha256"] == metrics["data_sha256"]
     logged = {f.path for f in client.list_artifacts(run.info.run_id, "evaluation")}
     assert {"evaluation/metrics.json", "evaluation/test_reliability_diagram.png"} <= logged
+
+
+def test_evaluate_to_an_unreachable_tracking_server_stops_before_scoring(tiny_model_file, kaggle_zip, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # the discard port: nothing answers
+    with pytest.raises(SystemExit, match="http://127.0.0.1:9 .* does not answer"):
+        main(["evaluate", "--model", str(tiny_model_file), "--data", str(kaggle_zip), "--mlflow",
+              "-o", str(tmp_path / "scores")])
+    assert not (tmp_path / "scores").exists()

@@ -338,6 +338,10 @@ def evaluate(args: argparse.Namespace) -> int:
         predict_emotions_ensemble,
     )
 
+    if args.mlflow:  # an unreachable tracking server stops now, not after the scoring
+        from deepfer_kedro.hooks import StartupChecksHook
+
+        StartupChecksHook().check_tracking_server()
     params = project_parameters()
     runtime = args.runtime or params.get("inference", {}).get("runtime", "onnx")
     out = Path(args.output) if args.output else None
