@@ -171,6 +171,7 @@ def test_metrics_and_reliability_diagram_carry_the_calibration():
     metrics = compute_evaluation_metrics(table)
     confidence, correct = probabilities.max(1), probabilities.argmax(1) == true
     assert metrics["mean_confidence"] == pytest.approx(confidence.mean())
+    assert sum(b["faces"] for b in metrics["calibration_bins"]) == 70  # each bin's numbers, kept with the metrics
     assert "| expected_calibration_error |" in format_metrics_table(metrics)
     assert "test_expected_calibration_error" in evaluation_metrics_for_mlflow(metrics)
     fig = plot_reliability_diagram(table)

@@ -99,7 +99,7 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "auc_ovr": float(auc),
-        **{k: v for k, v in calibration(probabilities, y_true).items() if k != "bins"},
+        **{("calibration_bins" if k == "bins" else k): v for k, v in calibration(probabilities, y_true).items()},
         "per_class": {
             emotion: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for emotion, p, r, f, s in zip(EMOTIONS, precision, recall, f1, support, strict=True)
