@@ -151,3 +151,43 @@ def test_evaluate_to_an_unreachable_tracking_server_stops_before_scoring(tiny_mo
         main(["evaluate", "--model", str(tiny_model_file), "--data", str(kaggle_zip), "--mlflow",
               "-o", str(tmp_path / "scores")])
     assert not (tmp_path / "scores").exists()
+
+
+def test_evaluate_split_train_writes_the_teacher_that_training_distils_from(tiny_model_file, kaggle_zip, tmp_path,
+                                                                            monkeypatch):
+    """`deepfer evaluate --split train -o DIR` is what `training.teacher_predictions` reads: every face trained
+    on finds its probabilities by source, whatever the order of the two tables."""
+    import keras
+
+    from deepfer_kedro.core.data import build_image_index
+    from deepfer_kedro.fer2013 import load_faces
+    from deepfer_kedro.pipelines.training.nodes import train_model
+
+    out = tmp_path / "teacher"
+    assert main(["evaluate", "--model", str(tiny_model_file), "--runtime", "keras", "--data", str(kaggle_zip),
+                 "--split", "train", "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.csv")) == ["train_predictions.csv"]
+    teacher = pd.read_csv(out / "train_predictions.csv")
+    assert teacher["source"].str.contains("Training").all()
+    assert json.loads((out / "metrics.json").read_text())["train"]["images"] == len(teacher)
+    faces = load_faces(kaggle_zip, progress=False)
+    index = build_image_index(faces, 0.1, 42)
+    seen = {}
+    fit = keras.Model.fit
+
+    def spy(self, batches, **kwargs):
+        seen["batches"] = batches
+        return fit(self, batches, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    net = {"architecture": "vgg_fer", "base_filters": 4, "stages": 1, "convs_per_stage": 1, "dense_units": [8],
+           "dropout": 0.0, "l2": 0.0}
+    training = {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 8, "epochs": 1, "verbose": 0,
+                "checkpoint": {"monitor": "val_accuracy", "mode": "max"}, "teacher_predictions": str(out),
+                "teacher_weight": 0.6}
+    train_model(faces.pixels, index, {}, net, training, {}, seed=0)
+    batches = seen["batches"]
+    by_source = teacher.set_index("source").filter(like="p_")
+    expected = (0.6 * by_source.loc[index["source"].to_numpy()[batches.rows]].to_numpy()
+                + 0.4 * np.eye(7)[batches.labels])
+    np.testing.assert_allclose(batches.targets, expected, atol=1e-6)

@@ -51,20 +51,26 @@ def mix_batch(faces: np.ndarray, one_hot: np.ndarray, weights: np.ndarray | None
 
 
 class FaceBatches(keras.utils.PyDataset):
-    """``(faces, one-hot labels[, class weights])`` batches of ``rows`` of ``faces``, shaped
+    """``(faces, targets[, class weights])`` batches of ``rows`` of ``faces``, shaped
     ``(batch, H, W, 1)`` uint8 for 48x48 grayscale. With ``shuffle``, each epoch's order is a
     permutation drawn from ``(seed, epoch)``; ``EpochOrder`` tells it the epoch ``fit`` is in.
-    ``mixing``: ``mix_batch``'s ``mixup_alpha``, ``cutmix_alpha`` and ``mix_probability``."""
+    ``mixing``: ``mix_batch``'s ``mixup_alpha``, ``cutmix_alpha`` and ``mix_probability``.
+    ``targets`` (one row of 7 per row, summing to 1) replaces the one-hot labels: distillation's
+    soft targets; the class weights still follow ``labels``."""
 
     def __init__(self, faces, rows: np.ndarray, labels: np.ndarray, batch_size: int, seed: int = 0,
                  class_weights: np.ndarray | None = None, shuffle: bool = True,
-                 mixing: dict[str, float] | None = None) -> None:
+                 mixing: dict[str, float] | None = None, targets: np.ndarray | None = None) -> None:
         super().__init__()  # read on the training thread: fast enough (docs/benchmarks.md, Streaming input)
         self.faces = faces
         self.rows = np.asarray(rows, dtype=np.int64)
         self.labels = np.asarray(labels, dtype=np.int64)
         if len(self.rows) != len(self.labels):
             raise ValueError(f"{len(self.rows)} rows but {len(self.labels)} labels")
+        self.targets = (np.eye(NUM_CLASSES, dtype="float32")[self.labels] if targets is None
+                        else np.asarray(targets, dtype="float32"))
+        if self.targets.shape != (len(self.rows), NUM_CLASSES):
+            raise ValueError(f"{len(self.rows)} rows but targets of shape {self.targets.shape}")
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.class_weights = None if class_weights is None else np.asarray(class_weights, dtype="float32")
@@ -91,14 +97,13 @@ class FaceBatches(keras.utils.PyDataset):
         faces = np.asarray(self.faces[self.rows[picked]])
         if faces.ndim == 3:
             faces = faces[..., None]
-        labels = self.labels[picked]
-        one_hot = np.eye(NUM_CLASSES, dtype="float32")[labels]
-        weights = None if self.class_weights is None else self.class_weights[labels]
+        targets = self.targets[picked]
+        weights = None if self.class_weights is None else self.class_weights[self.labels[picked]]
         if self.mixing:  # float32 for every batch, so a compiled step never sees two input types
             faces = faces.astype("float32")
             rng = np.random.default_rng([self.seed, self.epoch, index, 1])
-            faces, one_hot, weights = mix_batch(faces, one_hot, weights, rng, **self.mixing)
-        return (faces, one_hot) if weights is None else (faces, one_hot, weights)
+            faces, targets, weights = mix_batch(faces, targets, weights, rng, **self.mixing)
+        return (faces, targets) if weights is None else (faces, targets, weights)
 
 
 class EpochOrder(keras.callbacks.Callback):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from deepfer_kedro.core.batches import MIXING_KEYS, EpochOrder, FaceBatches
 from deepfer_kedro.core.saving import without_optimizer
-from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES
+from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES, PROBABILITY_COLUMNS
 from deepfer_kedro.models import build_augmentation, build_model
 
 logger = logging.getLogger(__name__)
@@ -243,6 +243,39 @@ def configure_distribution(kind: str | None, batch_size: int) -> int:
     return len(devices)
 
 
+def teacher_probabilities(location: str | Path, sources: np.ndarray) -> np.ndarray:
+    """A teacher's probabilities (N, 7) for each of ``sources`` (the image index's ``source``), read from
+    the predictions that ``deepfer evaluate --split train -o DIR`` writes: ``DIR/train_predictions.csv``,
+    or a folder of ``*_predictions.csv`` (every one is read, so that a final fit finds its val faces)."""
+    location = Path(location)
+    files = sorted(location.glob("*_predictions.csv")) if location.is_dir() else [location]
+    if not files or not files[0].is_file():
+        raise FileNotFoundError(f"training.teacher_predictions: {location} is not a predictions CSV or a folder "
+                                "holding one; write it with `deepfer evaluate --model TEACHER --split train -o DIR`")
+    tables = []
+    for file in files:
+        table = pd.read_csv(file)
+        missing = [c for c in ("source", *PROBABILITY_COLUMNS) if c not in table]
+        if missing:
+            raise ValueError(f"training.teacher_predictions: {file} has no column(s) {missing}; it must be a "
+                             "`deepfer evaluate` predictions table (source, p_angry ... p_surprise)")
+        probabilities = table[PROBABILITY_COLUMNS].to_numpy("float64")
+        bad = ~np.isfinite(probabilities).all(axis=1) | (np.abs(probabilities.sum(axis=1) - 1) > 1e-3)
+        if bad.any():
+            raise ValueError(f"training.teacher_predictions: {file} row {int(np.argmax(bad)) + 2} "
+                             f"({table['source'].iloc[int(np.argmax(bad))]}) does not hold 7 probabilities summing "
+                             f"to 1 ({bad.sum()} such rows)")
+        tables.append(table[["source", *PROBABILITY_COLUMNS]])
+    by_source = pd.concat(tables).drop_duplicates("source", keep="last").set_index("source")
+    found = pd.Index(by_source.index).get_indexer(sources)
+    if (found < 0).any():
+        absent = np.asarray(sources)[found < 0]
+        raise ValueError(f"training.teacher_predictions: {location} has no probabilities for {len(absent)} of the "
+                         f"{len(sources)} faces trained on (e.g. {absent[0]}); it must come from the same data, "
+                         "and from --split all for a final fit on val")
+    return by_source.to_numpy("float32")[found]
+
+
 def plan_epochs(epochs: int, epoch_seconds: float, budget_s: float) -> int:
     """The recipe's epochs, or fewer if they would not end within ``budget_s`` seconds."""
     return max(1, min(epochs, int(budget_s / max(epoch_seconds, 1e-6))))
@@ -290,7 +323,16 @@ def train_model(face_pixels, image_index: pd.DataFrame,
             logger.warning("Class weights come from the whole train split but training uses at most %d images "
                            "per emotion; consider training.use_class_weights: false", limit)
     mixing = {k: augmentation[k] for k in MIXING_KEYS if augmentation.get(k) is not None}
-    train_batches = FaceBatches(face_pixels, train_rows, labels[train_rows], batch_size, seed, weights, mixing=mixing)
+    targets = None
+    if training.get("teacher_predictions"):  # knowledge distillation: part label, part teacher
+        share = float(training.get("teacher_weight", 0.7))
+        teacher = teacher_probabilities(training["teacher_predictions"],
+                                        image_index["source"].to_numpy()[train_rows])
+        targets = share * teacher + (1 - share) * np.eye(NUM_CLASSES, dtype="float32")[labels[train_rows]]
+        logger.info("Distilling from %s: targets are %.2f the teacher's probabilities and %.2f the label",
+                    training["teacher_predictions"], share, 1 - share)
+    train_batches = FaceBatches(face_pixels, train_rows, labels[train_rows], batch_size, seed, weights,
+                                mixing=mixing, targets=targets)
     val_batches = None if final_fit else FaceBatches(face_pixels, val_rows, labels[val_rows], batch_size,
                                                      shuffle=False)
     classifier = build_compiled_model(model, training, augmentation, seed, len(train_rows), epochs)

@@ -27,6 +27,10 @@ from deepfer_kedro.inference.predict import expand_inputs, predict_paths, predic
 from deepfer_kedro.inference.settings import inference_settings, project_parameters
 from deepfer_kedro.labels import ROW_COLUMNS, Status
 
+# deepfer evaluate --split: PublicTest and PrivateTest first (what people wait for), train last
+EVALUATED_SPLITS = {"both": ("val", "test"), "val": ("val",), "test": ("test",), "train": ("train",),
+                    "all": ("val", "test", "train")}
+
 logger = logging.getLogger("deepfer")
 
 
@@ -110,8 +114,10 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--runtime", choices=RUNTIMES, help="as for predict (onnx: the int8 file users run; keras: "
                           "the trained network)")
     evaluate.add_argument("--data", default="data/01_raw", help="FER2013 in any layout (see README)")
-    evaluate.add_argument("--split", choices=("both", "val", "test"), default="both",
-                          help="val is PublicTest (models are chosen on it), test is PrivateTest (reported)")
+    evaluate.add_argument("--split", choices=tuple(EVALUATED_SPLITS), default="both",
+                          help="val is PublicTest (models are chosen on it), test is PrivateTest (reported), both is "
+                          "the two; train (or all three) writes the probabilities that training.teacher_predictions "
+                          "distils from")
     evaluate.add_argument("--tta", action="store_true", help="average each face with its mirror image")
     evaluate.add_argument("--tta-shift", type=_positive_int, metavar="PIXELS",
                           help="also average the four diagonal shifts by PIXELS (with --tta, their mirrors too: "
@@ -362,11 +368,11 @@ def evaluate(args: argparse.Namespace) -> int:
     quality = build_quality_report(faces, index)
     results: dict[str, Any] = {"models": members, "runtime": runtime, "tta": tta,
                                "data_sha256": faces.source_sha256, "command": "deepfer " + shlex.join(args.argv)}
-    for split in ("val", "test") if args.split == "both" else (args.split,):
+    for split in EVALUATED_SPLITS[args.split]:
         predictions = predict_emotions_ensemble(models, faces.pixels, index,
                                                 {"split": split, "seed": 0, "batch_size": 256, "tta": tta,
                                                  "ensemble": members})
-        results[split] = compute_evaluation_metrics(predictions, quality)
+        results[split] = compute_evaluation_metrics(predictions, quality if split != "train" else None)
         print(format_metrics_table(results[split]), flush=True)
         if out:  # each split's files as soon as it is done: a later failure keeps them
             predictions.to_csv(out / f"{split}_predictions.csv", index=False)
@@ -397,7 +403,7 @@ def _log_evaluation(results: dict[str, Any], out: Path | None) -> str:
                          "deepfer_command": results["command"]})
         mlflow.log_params({"models": " + ".join(results["models"]), "runtime": results["runtime"],
                            "tta.flip": results["tta"]["flip"], "tta.shift_pixels": results["tta"]["shift_pixels"]})
-        for split in ("val", "test"):
+        for split in ("train", "val", "test"):
             if split in results:
                 mlflow.log_metrics({name: value["value"]
                                     for name, value in evaluation_metrics_for_mlflow(results[split]).items()})

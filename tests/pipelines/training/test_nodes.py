@@ -329,3 +329,49 @@ def test_mixed_precision_is_the_networks_own_and_the_global_policy_is_put_back()
     assert keras.config.dtype_policy().name == before == "float32"
     conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
     assert conv.dtype_policy.name == "mixed_bfloat16" and model.outputs[0].dtype == "float32"
+
+
+def write_teacher(path, index, classes_of, share_right=0.9):
+    """A teacher's predictions table: ``share_right`` on the class ``classes_of(label)``, the rest spread."""
+    probabilities = np.full((len(index), 7), (1 - share_right) / 6)
+    probabilities[np.arange(len(index)), classes_of(index["label"].to_numpy())] = share_right
+    table = pd.DataFrame(probabilities, columns=[f"p_{e}" for e in EMOTIONS])
+    table.insert(0, "source", index["source"].to_numpy())
+    table.iloc[::-1].to_csv(path, index=False)  # another order than the index: matched by source
+    return path
+
+
+def test_distillation_trains_towards_the_teachers_probabilities(tmp_path):
+    """A teacher that always says the next emotion, with all the weight: the network learns the teacher's
+    answer, not the label (and validation still scores the true labels)."""
+    faces, index = learnable_faces()
+    teacher = write_teacher(tmp_path / "train_predictions.csv", index, lambda labels: (labels + 1) % 7)
+    training = {**TRAINING, "epochs": 6, "teacher_predictions": str(teacher), "teacher_weight": 1.0,
+                "checkpoint": {"monitor": "val_loss", "mode": "min"}, "early_stopping": None}
+    model, history = train_model(faces, index, WEIGHTS, SMALL_NET, training, {}, seed=0)
+    x_val, y_val = select_split(faces, index, "val")
+    predicted = model.predict(x_val, verbose=0).argmax(axis=1)
+    assert np.mean(predicted == (y_val + 1) % 7) > 0.5 and np.mean(predicted == y_val) < 0.2
+    assert history["val_accuracy"].max() < 0.2
+
+
+def test_teacher_predictions_that_do_not_fit_are_named(tmp_path):
+    faces, index = learnable_faces(2)
+    train = index[index["split"] == "train"]
+    run = {**TRAINING, "epochs": 1}
+    with pytest.raises(FileNotFoundError, match="no_such_dir.*deepfer evaluate"):
+        train_model(faces, index, WEIGHTS, SMALL_NET, {**run, "teacher_predictions": str(tmp_path / "no_such_dir")},
+                    {}, seed=0)
+    partial = write_teacher(tmp_path / "partial.csv", train.iloc[1:], lambda labels: labels)
+    with pytest.raises(ValueError, match=r"partial.csv has no probabilities for 1 of the 14 faces .*\(e.g. s0\)"):
+        train_model(faces, index, WEIGHTS, SMALL_NET, {**run, "teacher_predictions": str(partial)}, {}, seed=0)
+    pd.read_csv(partial).drop(columns="p_sad").to_csv(tmp_path / "columns.csv", index=False)
+    with pytest.raises(ValueError, match=r"columns.csv has no column\(s\) \['p_sad'\]"):
+        train_model(faces, index, WEIGHTS, SMALL_NET, {**run, "teacher_predictions": str(tmp_path / "columns.csv")},
+                    {}, seed=0)
+    table = pd.read_csv(write_teacher(tmp_path / "bad.csv", train, lambda labels: labels))
+    table.loc[3, "p_angry"] = float("nan")
+    table.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match=rf"bad.csv row 5 \({table.loc[3, 'source']}\) does not hold 7 probabilities"):
+        train_model(faces, index, WEIGHTS, SMALL_NET, {**run, "teacher_predictions": str(tmp_path / "bad.csv")},
+                    {}, seed=0)
