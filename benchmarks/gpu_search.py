@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -71,12 +72,17 @@ def worker(args: argparse.Namespace) -> None:
     from deepfer_kedro.core.training import select_split, train_model
 
     run = json.loads(args.worker)
+    # the training core's own lines (epoch estimate, distillation, time budget) in the run's log
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    logging.getLogger("deepfer_kedro").addHandler(handler)
+    logging.getLogger("deepfer_kedro").setLevel(logging.INFO)
     out = Path(args.workdir) / run_name(run)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     data = np.load(Path(args.workdir) / "faces.npz", allow_pickle=False)
     pixels = data["pixels"]
-    index = pd.DataFrame({"label": data["labels"], "split": data["splits"].astype(str)})
+    index = pd.DataFrame({"source": data["sources"], "label": data["labels"], "split": data["splits"].astype(str)})
     index["emotion"] = [EMOTIONS[label] for label in index["label"]]
     params = load_parameters(run["env"], run.get("params"))
     epochs_recipe = int(params["training"]["epochs"])
@@ -176,7 +182,7 @@ def prepare_data(data: str, workdir: Path) -> str:
     faces = load_faces(Path(data), progress=False)
     index = build_image_index(faces, 0.1, 0)
     np.savez(workdir / "faces.npz", pixels=faces.pixels, labels=index["label"].to_numpy(),
-             splits=index["split"].to_numpy().astype("U5"))
+             splits=index["split"].to_numpy().astype("U5"), sources=index["source"].to_numpy().astype(str))
     return faces.source_sha256
 
 
@@ -412,6 +418,12 @@ def main() -> None:
     runs = yaml.safe_load(Path(args.configs).read_text())["runs"]
     if args.only:
         runs = [r for r in runs if run_name(r) in args.only.split(",")]
+    teachers = {run_name(r): parse_overrides(r.get("params")).get("training", {}).get("teacher_predictions")
+                for r in runs}
+    missing = {name: path for name, path in teachers.items() if path and not Path(path).exists()}
+    if missing:  # seconds into the call, not after the other runs have used it up
+        sys.exit(f"Teacher predictions not found: {missing}. Carry them to the device (docs/benchmarks.md, "
+                 "'GPU: the recipe search'), or leave these runs out with --only")
     header = {"command": "python3 " + " ".join(sys.argv), "device": device_report()}
     log(f"device: {header['device']}; {len(runs)} runs, {args.parallel} at a time, {args.budget_s:.0f} s in all")
     header["data_sha256"] = prepare_data(args.data, workdir)

@@ -1,5 +1,6 @@
 """benchmarks/gpu_search.py rehearsed on the CPU on a tiny subset with the JAX backend: two runs side
-by side as separate processes, each a Kedro environment plus a --params string, within a budget;
+by side as separate processes, each a Kedro environment plus a --params string (one distilling from a
+teacher's probabilities, as the search's first call does), within a budget;
 an ensemble chosen on PublicTest; at most 8 files to bring back, the models rejoinable."""
 
 import json
@@ -32,14 +33,20 @@ sys.meta_path.insert(0, Missing())
 
 
 @pytest.mark.real_data
-def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_zip, tmp_path):
+def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_zip, tiny_model_file, tmp_path):
     pytest.importorskip("jax")
+    from deepfer_kedro.inference.cli import main
+
+    teacher = tmp_path / "teacher"  # made as docs/benchmarks.md makes the search's teacher
+    assert main(["evaluate", "--model", str(tiny_model_file), "--runtime", "keras", "--data", str(real_zip),
+                 "--split", "train", "-o", str(teacher)]) == 0
     configs = tmp_path / "search.yml"
     configs.write_text(
         "runs:\n"
         f"  - {{recipe: tiny, env: sota, params: \"{TINY},seed=1\"}}\n"
         f"  - {{recipe: tiny, env: sota, params: \"{TINY},seed=2\"}}\n"
-        f"  - {{recipe: tiny-ema, env: sota, params: \"{TINY},training.ema_momentum=0.9,seed=1\"}}\n"
+        f"  - {{recipe: tiny-ema-kd, env: sota, params: \"{TINY},training.ema_momentum=0.9,"
+        f"training.teacher_predictions={teacher},seed=1\"}}\n"
         f"  - {{recipe: tiny-final, env: sota, params: \"{TINY},{FINAL_RESNET_MIXED},seed=1\"}}\n")
     out, work = tmp_path / "out", tmp_path / "work"
     command = [sys.executable, "-u", str(PROJECT_ROOT / "benchmarks" / "gpu_search.py"), "--data", str(real_zip),
@@ -55,7 +62,8 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
 
     summary = json.loads((work / "summary.json").read_text())
     cards = {c["name"]: c for c in summary["runs"]}
-    assert set(cards) == {"tiny-s1", "tiny-s2", "tiny-ema-s1", "tiny-final-s1"}, logs
+    assert set(cards) == {"tiny-s1", "tiny-s2", "tiny-ema-kd-s1", "tiny-final-s1"}, logs
+    assert f"Distilling from {teacher}" in (work / "tiny-ema-kd-s1.log").read_text()
     for card in cards.values():
         assert card["command"].startswith('kedro run --env sota --params "model.base_filters=4')
         assert card["epochs_run"] == card["epochs_recipe"] == 3  # the budget leaves room for all epochs
@@ -124,7 +132,8 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
 
 def test_every_run_of_the_shipped_search_plan_builds_with_its_parameters():
     """A typo in benchmarks/search.yml would cost a GPU call: each run's parameters load, its
-    network builds, and a final fit's schedule watches nothing on PublicTest."""
+    network builds, a final fit's schedule watches nothing on PublicTest, and a distilled run's
+    teacher is a project path that docs/benchmarks.md says how to write and carry."""
     import yaml
 
     from deepfer_kedro.core.config import load_parameters
@@ -132,6 +141,7 @@ def test_every_run_of_the_shipped_search_plan_builds_with_its_parameters():
     from deepfer_kedro.models import build_model
 
     runs = yaml.safe_load((PROJECT_ROOT / "benchmarks" / "search.yml").read_text())["runs"]
+    doc = (PROJECT_ROOT / "docs" / "benchmarks.md").read_text()
     names = [f"{r['recipe']}-s{load_parameters(r['env'], r['params'])['seed']}" for r in runs]
     assert len(set(names)) == len(names)
     for run in runs:
@@ -139,3 +149,7 @@ def test_every_run_of_the_shipped_search_plan_builds_with_its_parameters():
         assert build_model(params["model"]).output_shape == (None, 7), run
         if params["training"].get("final_fit_on_val"):
             check_final_fit(params["training"])
+        teacher = params["training"].get("teacher_predictions")
+        if teacher:
+            assert teacher.startswith("data/") and f"--split train -o {teacher}" in doc, run
+            assert f'"{teacher}/train_predictions.csv"' in doc, run  # carried to the device
