@@ -24,6 +24,7 @@ from _report import table, write_section  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SEEDS = (42, 1, 2)
+TEACHER = "data/04_feature/teacher_sota_seed42"
 
 
 def run(command: list[str]) -> None:
@@ -34,7 +35,7 @@ def run(command: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--teacher", default="data/04_feature/teacher_sota_seed42")
+    parser.add_argument("--teacher", default=TEACHER)
     args = parser.parse_args()
     if not (ROOT / args.teacher).exists():
         sys.exit(f"No teacher at {args.teacher}: write it first with `deepfer evaluate --model "
@@ -72,9 +73,8 @@ def main() -> None:
             "--model MODEL --runtime keras` on all 3,589 PublicTest and 3,589 PrivateTest faces. CPU-only "
             "numbers of a small network: they show the option works through `kedro run`, not what it gives the "
             "GPU recipe.\n\n" + table(rows, ["targets", "seed", "model version", *columns]))
-    write_section("Distillation rehearsed on the CPU (kedro run --env quick)",
-                  "python benchmarks/distill_quick.py" + (f" --teacher {args.teacher}" if args.teacher !=
-                                                           "data/04_feature/teacher_sota_seed42" else ""), body)
+    command = "python benchmarks/distill_quick.py" + (f" --teacher {args.teacher}" if args.teacher != TEACHER else "")
+    write_section("Distillation rehearsed on the CPU (kedro run --env quick)", command, body)
 
 
 if __name__ == "__main__":

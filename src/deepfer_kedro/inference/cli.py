@@ -365,10 +365,12 @@ def evaluate(args: argparse.Namespace) -> int:
         logger.error("Cannot write the output %s (%s); nothing was run", args.output, err.strerror or err)
         return 2
     tta = {"flip": args.tta, "shift_pixels": args.tta_shift or 0}
-    quality = build_quality_report(faces, index)
+    splits = EVALUATED_SPLITS[args.split]
+    # the leakage count is for scored splits; a teacher's training faces need none
+    quality = build_quality_report(faces, index) if set(splits) - {"train"} else None
     results: dict[str, Any] = {"models": members, "runtime": runtime, "tta": tta,
                                "data_sha256": faces.source_sha256, "command": "deepfer " + shlex.join(args.argv)}
-    for split in EVALUATED_SPLITS[args.split]:
+    for split in splits:
         predictions = predict_emotions_ensemble(models, faces.pixels, index,
                                                 {"split": split, "seed": 0, "batch_size": 256, "tta": tta,
                                                  "ensemble": members})
