@@ -2,10 +2,11 @@
 the quick network trained with and without a teacher's probabilities, three seeds each, every model
 scored by ``deepfer evaluate`` on all of PublicTest and PrivateTest.
 
-  python benchmarks/distill_quick.py [--teacher data/04_feature/teacher_sota_seed42]
+  python benchmarks/distill_quick.py [--teacher benchmarks/teachers/deepfer_sota_seed42_train_tta10.csv.gz]
 
-The teacher folder is what ``deepfer evaluate --model TEACHER --split train -o DIR`` writes
-(docs/benchmarks.md, "GPU: the recipe search", step 1). About 9 minutes on 2 cores.
+The default teacher is the committed one (docs/benchmarks.md, "GPU: the recipe search"); any folder
+that ``deepfer evaluate --model TEACHER --split train -o DIR`` writes also serves. About 9 minutes
+on 2 cores.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from _report import table, write_section  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SEEDS = (42, 1, 2)
-TEACHER = "data/04_feature/teacher_sota_seed42"
+TEACHER = "benchmarks/teachers/deepfer_sota_seed42_train_tta10.csv.gz"
 
 
 def run(command: list[str]) -> None:
@@ -38,9 +39,8 @@ def main() -> None:
     parser.add_argument("--teacher", default=TEACHER)
     args = parser.parse_args()
     if not (ROOT / args.teacher).exists():
-        sys.exit(f"No teacher at {args.teacher}: write it first with `deepfer evaluate --model "
-                 f"../shared/models/deepfer_sota_seed42.keras --runtime keras --tta --tta-shift 3 --split train "
-                 f"-o {args.teacher}`")
+        sys.exit(f"No teacher at {args.teacher}: write one with `deepfer evaluate --model TEACHER --split train "
+                 "-o DIR` and pass --teacher DIR")
     run([str(BIN / "kedro"), "run", "--env", "quick", "--pipeline", "data_processing"])
     run([str(BIN / "kedro"), "run", "--env", "quick", "--pipeline", "class_analysis"])
     models = ROOT / "data" / "06_models" / "trained_model.keras"

@@ -3,7 +3,7 @@
 # most 64 MiB. The shipped model files (21.5 MB) are not needed there, but next to the 42 MiB copy of
 # the data and the wheels they would push a call over the limit. So, around a device call:
 #   bash scripts/device-tree.sh hide      # unstage the shipped model files and ignore them; prints the size
-#   (the device call, carrying .whl, .devdata and the distilled run's teacher)
+#   (the device call, carrying .whl and .devdata)
 #   bash scripts/device-tree.sh restore   # put them back in the index; the files never leave the disk
 #   bash scripts/device-tree.sh size      # what would travel now, with .whl and .devdata carried
 # Never commit between hide and restore: the commit would delete the shipped model.
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 SHIPPED=(src/deepfer_kedro/default_model/deepfer_default.keras src/deepfer_kedro/default_model/fast/deepfer.onnx)
 LIMIT=$((64 * 1024 * 1024))
-CARRIED=(.whl .devdata data/04_feature/teacher_sota_seed42/train_predictions.csv)  # as docs/benchmarks.md carries them
+CARRIED=(.whl .devdata)  # as docs/benchmarks.md carries them
 
 size() {
   local tree carried=0

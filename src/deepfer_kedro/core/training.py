@@ -245,8 +245,9 @@ def configure_distribution(kind: str | None, batch_size: int) -> int:
 
 def teacher_probabilities(location: str | Path, sources: np.ndarray) -> np.ndarray:
     """A teacher's probabilities (N, 7) for each of ``sources`` (the image index's ``source``), read from
-    the predictions that ``deepfer evaluate --split train -o DIR`` writes: ``DIR/train_predictions.csv``,
-    or a folder of ``*_predictions.csv`` (every one is read, so that a final fit finds its val faces)."""
+    the predictions that ``deepfer evaluate --split train -o DIR`` writes: ``DIR/train_predictions.csv``
+    (gzipped too, as benchmarks/teachers/ keeps them), or a folder of ``*_predictions.csv`` (every one
+    is read, so that a final fit finds its val faces)."""
     location = Path(location)
     files = sorted(location.glob("*_predictions.csv")) if location.is_dir() else [location]
     if not files or not files[0].is_file():
