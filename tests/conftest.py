@@ -19,17 +19,29 @@ from deepfer_kedro.labels import CSV_EMOTION_CODES, EMOTIONS  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_ZIP = PROJECT_ROOT.parent / "shared" / "datasets" / "fer2013.zip"
 REAL_ZIP_SHA256 = "bf9ce1bbfb4d404e07c2b124f940304c2b64f861a3c8a4c0b8eb48328508a64d"
+SHARED_MODEL = PROJECT_ROOT.parent / "shared" / "models" / "deepfer_sota_seed42.keras"
+
+
+def shared_file(path: Path, what: str) -> Path:
+    """``path`` under ../shared: a failure in CI when missing, a skip elsewhere."""
+    if not path.is_file():
+        message = f"{what} is missing at {path}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must provide ../shared/{path.relative_to(PROJECT_ROOT.parent / 'shared')}")
+        pytest.skip(message)
+    return path
 
 
 @pytest.fixture(scope="session")
 def real_zip() -> Path:
-    """The real FER2013 zip: a failure in CI when missing, a skip elsewhere."""
-    if not REAL_ZIP.is_file():
-        message = f"the real FER2013 archive is missing at {REAL_ZIP}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must provide ../shared/datasets/fer2013.zip")
-        pytest.skip(message)
-    return REAL_ZIP
+    """The real FER2013 zip."""
+    return shared_file(REAL_ZIP, "the real FER2013 archive")
+
+
+@pytest.fixture(scope="session")
+def shared_model() -> Path:
+    """The model trained by this project's code on a GPU (../shared/models)."""
+    return shared_file(SHARED_MODEL, "the GPU-trained sota model")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
-SHARED_MODEL = PROJECT_ROOT.parent / "shared" / "models" / "deepfer_sota_seed42.keras"
 TEACHER = PROJECT_ROOT / "benchmarks" / "teachers" / "deepfer_sota_seed42_train_tta10.csv.gz"
 
 pytestmark = [pytest.mark.slow]
@@ -159,13 +158,9 @@ def test_every_run_of_the_shipped_search_plan_builds_with_its_parameters():
 
 
 @pytest.mark.real_data
-def test_the_committed_teacher_is_the_shared_models_ten_view_mean_on_every_training_face(real_faces):
+def test_the_committed_teacher_is_the_shared_models_ten_view_mean_on_every_training_face(real_faces, shared_model):
     """The distilled runs read benchmarks/teachers/ instead of scoring the teacher for 24 minutes:
     it must cover every training face and hold what deepfer_sota_seed42.keras gives them now."""
-    if not SHARED_MODEL.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"{SHARED_MODEL} is missing; CI must provide ../shared/models")
-        pytest.skip(f"{SHARED_MODEL} is missing")
     from deepfer_kedro.core.data import build_image_index
     from deepfer_kedro.core.evaluation import average_probabilities
     from deepfer_kedro.core.saving import load_keras_model
@@ -177,5 +172,5 @@ def test_the_committed_teacher_is_the_shared_models_ten_view_mean_on_every_train
     assert stored.shape == (28709, 7)
     sample = np.random.default_rng(0).choice(len(train_rows), 64, replace=False)
     faces = real_faces.pixels[train_rows[sample]][..., None]
-    measured = average_probabilities([load_keras_model(SHARED_MODEL)], faces, flip=True, shift_pixels=3)
+    measured = average_probabilities([load_keras_model(shared_model)], faces, flip=True, shift_pixels=3)
     np.testing.assert_allclose(stored[sample], measured, atol=2e-4)  # stored to 5 decimals

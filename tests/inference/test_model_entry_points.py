@@ -20,7 +20,6 @@ from tests.conftest import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-SHARED_MODEL = PROJECT_ROOT.parent / "shared" / "models" / "deepfer_sota_seed42.keras"
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +128,8 @@ def test_cli_loads_a_recipe_trained_model_in_a_fresh_process(photo, recipe_model
     assert pd.read_csv(tmp_path / "rows.csv")["status"].tolist() == ["ok"]
 
 
-def test_cli_loads_the_gpu_trained_model_from_shared(photo, tmp_path):
-    if not SHARED_MODEL.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"{SHARED_MODEL} is missing; CI must provide ../shared/models")
-        pytest.skip(f"{SHARED_MODEL} is missing")
-    done = run(str(BIN / "deepfer"), "predict", "--model", str(SHARED_MODEL), str(photo), cwd=tmp_path)
+def test_cli_loads_the_gpu_trained_model_from_shared(shared_model, photo, tmp_path):
+    done = run(str(BIN / "deepfer"), "predict", "--model", str(shared_model), str(photo), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Could not locate class" not in done.stderr and ",ok," in done.stdout
 
