@@ -26,7 +26,10 @@ def test_batch_table_annotations_and_exit_status(tiny_model_file, astronaut_rgb,
 def test_single_image_without_a_face_is_an_error(tiny_model_file, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "blank.png"), np.full((64, 64), 90, np.uint8))
     assert main(["predict", str(tmp_path / "blank.png"), "--model", str(tiny_model_file)]) == 1
-    assert "No face found in" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "No face found in" in err and "--no-detect" in err  # the way out for a folder of face crops
+    assert main(["predict", str(tmp_path / "blank.png"), "--model", str(tiny_model_file), "--no-detect"]) == 0
+    assert "--no-detect" not in capsys.readouterr().err
 
 
 def test_unreadable_file_is_named_and_the_rest_still_runs(tiny_model_file, astronaut_rgb, tmp_path, capsys):

@@ -237,10 +237,13 @@ def predict(args: argparse.Namespace) -> int:
         if args.camera is not None
         else predict_paths(predictor, paths, annotate_dir, args.every, args.max_frames, args.detect_every))
     counts: dict[str, int] = {}
+    images_without_face = 0
     try:
         for row in rows:
             writer.write(row)
             counts[row["status"]] = counts.get(row["status"], 0) + 1
+            if row["status"] == Status.NO_FACE and row["frame"] is None:
+                images_without_face += 1
     except KeyboardInterrupt:
         logger.error("Interrupted: the %d row(s) finished so far are in %s", writer.count, args.output or "stdout")
         return 130
@@ -253,6 +256,9 @@ def predict(args: argparse.Namespace) -> int:
         logger.info("%d face(s) classified, %d too small, %d image(s) or frame(s) without a face, %d unreadable",
                     counts.get(Status.OK, 0), counts.get(Status.FACE_TOO_SMALL, 0), counts.get(Status.NO_FACE, 0),
                     counts.get(Status.UNREADABLE, 0))
+    if images_without_face and predictor.detect_faces:
+        logger.warning("No face found in %d image(s); if they are already face crops (like FER2013's own "
+                       "faces), --no-detect classifies each whole image", images_without_face)
     if counts.get(Status.UNREADABLE):
         return 1
     if len(paths) == 1 and args.camera is None and set(counts) == {Status.NO_FACE}:
