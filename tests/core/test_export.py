@@ -148,3 +148,10 @@ def test_the_onnx_path_runs_without_importing_tensorflow(tmp_path, astronaut_rgb
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert ",happy," in (tmp_path / "rows.csv").read_text()
+
+
+def test_onnx_sessions_do_not_spin_between_runs():
+    """Idle ONNX Runtime threads spin by default and take the cores from the face detector that runs
+    between two classifications (a video frame took 1.5 times as long; benchmarks/inference.py)."""
+    options = OnnxEmotionModel(default_model.ONNX_FILE).session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

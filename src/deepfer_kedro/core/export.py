@@ -225,6 +225,8 @@ class OnnxEmotionModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.log_severity_level = 3
+        # idle threads would spin after each run, taking the cores from the face detector that runs next
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(self.model_bytes, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # ONNX Runtime raises its own kinds for a damaged or foreign file
