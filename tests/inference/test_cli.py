@@ -20,7 +20,9 @@ def test_batch_table_annotations_and_exit_status(tiny_model_file, astronaut_rgb,
     assert table["status"].tolist() == ["ok", "no_face"]
     assert abs(table.filter(like="p_").iloc[0].sum() - 1) < 1e-5
     assert (tmp_path / "ann" / "a_annotated.png").exists()
-    assert "1 face(s) classified" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1 face(s) classified" in err
+    assert "Classifying: 100%" in err and "2/2" in err  # a table going into a file: a progress bar
 
 
 def test_single_image_without_a_face_is_an_error(tiny_model_file, tmp_path, capsys):
@@ -28,6 +30,7 @@ def test_single_image_without_a_face_is_an_error(tiny_model_file, tmp_path, caps
     assert main(["predict", str(tmp_path / "blank.png"), "--model", str(tiny_model_file)]) == 1
     err = capsys.readouterr().err
     assert "No face found in" in err and "--no-detect" in err  # the way out for a folder of face crops
+    assert "Classifying" not in err  # the table on stdout is the progress
     assert main(["predict", str(tmp_path / "blank.png"), "--model", str(tiny_model_file), "--no-detect"]) == 0
     assert "--no-detect" not in capsys.readouterr().err
 

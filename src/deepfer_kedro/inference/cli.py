@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from tqdm import tqdm
+
 from deepfer_kedro.core.errors import NotAModelError
 from deepfer_kedro.core.export import RECHECK_MARGIN
 from deepfer_kedro.inference.faces import DETECTORS, UnreadableImageError
@@ -238,12 +240,20 @@ def predict(args: argparse.Namespace) -> int:
         else predict_paths(predictor, paths, annotate_dir, args.every, args.max_frames, args.detect_every))
     counts: dict[str, int] = {}
     images_without_face = 0
+    # on stdout the table shows the progress; into a file, a bar on stderr does
+    progress = tqdm(total=len(paths), desc="Classifying", unit="file", mininterval=0.5,
+                    disable=not args.output or args.camera is not None)
+    done_file = None
     try:
         for row in rows:
+            if row["file"] != done_file:
+                progress.update(done_file is not None)
+                done_file = row["file"]
             writer.write(row)
             counts[row["status"]] = counts.get(row["status"], 0) + 1
             if row["status"] == Status.NO_FACE and row["frame"] is None:
                 images_without_face += 1
+        progress.update(done_file is not None)
     except KeyboardInterrupt:
         logger.error("Interrupted: the %d row(s) finished so far are in %s", writer.count, args.output or "stdout")
         return 130
@@ -252,6 +262,7 @@ def predict(args: argparse.Namespace) -> int:
         return 2
     finally:
         writer.close()
+        progress.close()
     if args.output:  # on stdout the table itself is the summary, and stays the last thing printed
         logger.info("%d face(s) classified, %d too small, %d image(s) or frame(s) without a face, %d unreadable",
                     counts.get(Status.OK, 0), counts.get(Status.FACE_TOO_SMALL, 0), counts.get(Status.NO_FACE, 0),
