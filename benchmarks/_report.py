@@ -51,3 +51,14 @@ def median_seconds(call, repeats: int) -> float:
         call()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def fer2013_splits(data: str):
+    """FER2013 under ``data`` decoded, with each face's split (train / val = PublicTest / test =
+    PrivateTest) and label, as the pipelines index them."""
+    from deepfer_kedro.core.data import build_image_index
+    from deepfer_kedro.fer2013 import load_faces
+
+    faces = load_faces(Path(data), progress=False)
+    index = build_image_index(faces, 0.1, 42)
+    return faces, index["split"].to_numpy(), index["label"].to_numpy()

@@ -19,10 +19,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import table, write_section  # noqa: E402
+from _report import fer2013_splits, table, write_section  # noqa: E402
 
-from deepfer_kedro.core.data import build_image_index  # noqa: E402
-from deepfer_kedro.fer2013 import load_faces  # noqa: E402
 from deepfer_kedro.inference.loading import load_default_model  # noqa: E402
 from deepfer_kedro.inference.predict import EmotionPredictor  # noqa: E402
 from deepfer_kedro.labels import IMAGE_SIZE  # noqa: E402
@@ -43,9 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data/01_raw")
     args = parser.parse_args()
-    faces = load_faces(Path(args.data), progress=False)
-    index = build_image_index(faces, 0.1, 42)
-    split, labels = index["split"].to_numpy(), index["label"].to_numpy()
+    faces, split, labels = fer2013_splits(args.data)
     model = load_default_model("onnx")
     defaults = EmotionPredictor(model, {})
     top1 = {(part, box): float((model.predict(at_box_side(faces.pixels[split == part], box, defaults.margin))
