@@ -152,6 +152,6 @@ def test_the_onnx_path_runs_without_importing_tensorflow(tmp_path, astronaut_rgb
 
 def test_onnx_sessions_do_not_spin_between_runs():
     """Idle ONNX Runtime threads spin by default and take the cores from the face detector that runs
-    between two classifications (a video frame took 1.5 times as long; benchmarks/inference.py)."""
+    between two classifications (video ran at 128 frames/s instead of 180; benchmarks/inference.py)."""
     options = OnnxEmotionModel(default_model.ONNX_FILE).session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

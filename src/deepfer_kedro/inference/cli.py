@@ -247,13 +247,13 @@ def predict(args: argparse.Namespace) -> int:
     try:
         for row in rows:
             if row["file"] != done_file:
-                progress.update(done_file is not None)
+                progress.update(int(done_file is not None))
                 done_file = row["file"]
             writer.write(row)
             counts[row["status"]] = counts.get(row["status"], 0) + 1
             if row["status"] == Status.NO_FACE and row["frame"] is None:
                 images_without_face += 1
-        progress.update(done_file is not None)
+        progress.update(int(done_file is not None))
     except KeyboardInterrupt:
         logger.error("Interrupted: the %d row(s) finished so far are in %s", writer.count, args.output or "stdout")
         return 130
