@@ -82,7 +82,7 @@ def test_the_export_and_the_served_model_hold_the_trained_network(outputs):
     assert agreement >= 0.8  # int8 calibrated on 64 faces of a one-epoch network: near-ties may flip
 
 
-def test_the_inference_pipeline_classifies_a_folder(outputs, astronaut_rgb):
+def test_the_inference_pipeline_classifies_a_folder(outputs, astronaut_rgb, caplog):
     from PIL import Image
 
     _, trained = outputs
@@ -94,3 +94,4 @@ def test_the_inference_pipeline_classifies_a_folder(outputs, astronaut_rgb):
     table = catalog.load("inference_predictions").set_index("file")
     assert table.loc["astronaut.jpg", "status"] == "ok" and table.loc["blank.png", "status"] == "no_face"
     assert set(catalog.load("annotated_images")) == {"astronaut", "blank"}
+    assert "No face found in 1 of 2 image(s)" in caplog.text and "inference.detect_faces: false" in caplog.text

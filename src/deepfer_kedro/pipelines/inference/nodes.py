@@ -14,7 +14,7 @@ from PIL import Image
 from deepfer_kedro.inference.faces import UnreadableImageError, read_image
 from deepfer_kedro.inference.loading import for_runtime
 from deepfer_kedro.inference.predict import EmotionPredictor, annotate, result_rows, unreadable_row
-from deepfer_kedro.labels import ROW_COLUMNS
+from deepfer_kedro.labels import ROW_COLUMNS, Status
 
 logger = logging.getLogger(__name__)
 
@@ -42,4 +42,9 @@ def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[]
         if inference.get("annotate"):
             drawn = cv2.cvtColor(annotate(gray, results), cv2.COLOR_BGR2RGB)
             annotated[Path(name).with_suffix("").as_posix()] = Image.fromarray(drawn)
-    return pd.DataFrame(rows).reindex(columns=ROW_COLUMNS), annotated
+    table = pd.DataFrame(rows).reindex(columns=ROW_COLUMNS)
+    without_face = int((table["status"] == Status.NO_FACE).sum())
+    if without_face and predictor.detect_faces:
+        logger.warning("No face found in %d of %d image(s); if they are already face crops, "
+                       "inference.detect_faces: false classifies each whole image", without_face, len(inference_images))
+    return table, annotated
