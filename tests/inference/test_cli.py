@@ -197,3 +197,19 @@ def test_evaluate_split_train_writes_the_teacher_that_training_distils_from(tiny
     expected = (0.6 * by_source.loc[index["source"].to_numpy()[batches.rows]].to_numpy()
                 + 0.4 * np.eye(7)[batches.labels])
     np.testing.assert_allclose(batches.targets, expected, atol=1e-6)
+
+
+def test_no_align_classifies_a_tilted_face_as_boxed(astronaut_rgb, tmp_path):
+    """The same box either way; only the crop differs, turned upright by default."""
+    gray = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY)
+    tilted = cv2.warpAffine(gray, cv2.getRotationMatrix2D((256, 256), 30, 1.0), gray.shape[::-1],
+                            borderMode=cv2.BORDER_REPLICATE)
+    cv2.imwrite(str(tmp_path / "tilted.png"), tilted)
+    tables = []
+    for extra in ([], ["--no-align"]):
+        out = tmp_path / f"rows{len(extra)}.csv"
+        assert main(["predict", str(tmp_path / "tilted.png"), "--model", "default", "-o", str(out), *extra]) == 0
+        tables.append(pd.read_csv(out))
+    aligned, as_boxed = tables
+    assert aligned[["x", "y", "w", "h"]].equals(as_boxed[["x", "y", "w", "h"]])
+    assert np.abs(aligned.filter(like="p_").to_numpy() - as_boxed.filter(like="p_").to_numpy()).max() > 0.01

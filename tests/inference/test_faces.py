@@ -1,4 +1,5 @@
 import io
+from dataclasses import astuple
 
 import cv2
 import numpy as np
@@ -42,6 +43,28 @@ def test_crop_is_48x48_and_pads_at_the_border():
     flat[20:40, 20:40] = 255
     centred = crop_face(flat, Box(20, 20, 20, 20), margin=0.0)
     assert centred.min() > 200  # no margin: only the box
+
+
+def test_a_tilted_face_is_cut_out_upright(astronaut_rgb):
+    """The astronaut turned 25 degrees about her face: with the roll the detector reads from the eyes,
+    the crop is the upright face's crop; without alignment, or with the roll's sign wrong, it is not."""
+    gray = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY)
+    centre = (ASTRONAUT_FACE.x + ASTRONAUT_FACE.w / 2, ASTRONAUT_FACE.y + ASTRONAUT_FACE.h / 2)
+    turned = cv2.warpAffine(gray, cv2.getRotationMatrix2D(centre, 25, 1.0), gray.shape[::-1],
+                            borderMode=cv2.BORDER_REPLICATE)  # counter-clockwise: the eyes' line rises to the right
+    upright = crop_face(gray, ASTRONAUT_FACE).astype(float)
+    box = Box(ASTRONAUT_FACE.x, ASTRONAUT_FACE.y, ASTRONAUT_FACE.w, ASTRONAUT_FACE.h, roll=-25.0)
+
+    def likeness(crop: np.ndarray) -> float:
+        return float(np.corrcoef(crop.astype(float).ravel(), upright.ravel())[0, 1])
+
+    assert likeness(crop_face(turned, box)) > 0.95
+    assert likeness(crop_face(turned, box, align=False)) < 0.85
+    assert likeness(crop_face(turned, Box(*astuple(box)[:4], roll=25.0))) < 0.7
+    assert crop_face(turned, box).shape == (48, 48)
+    # a face at the border: the turned crop repeats the edges, as the upright one does
+    corner = Box(0, 0, 60, 60, roll=30.0)
+    assert crop_face(gray, corner).shape == (48, 48)
 
 
 def _jpeg_with_orientation(array: np.ndarray, orientation: int) -> bytes:

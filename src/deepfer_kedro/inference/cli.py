@@ -86,6 +86,8 @@ def parser() -> argparse.ArgumentParser:
                          "whole image instead of searching it for faces")
     predict.add_argument("--min-face", type=_positive_int, help="smaller faces (px) are reported, not classified")
     predict.add_argument("--margin", type=_margin, help="share of the face box added on each side")
+    predict.add_argument("--no-align", action="store_true", help="classify each face as the detector boxed it, "
+                         "without turning a tilted face upright by its eyes (inference.align_faces: false)")
     predict.add_argument("--every", type=_positive_int, default=1, help="video: classify every N-th frame")
     predict.add_argument("--detect-every", type=_positive_int, default=1,
                          help="video: detect faces every N-th classified frame, reusing the boxes between")
@@ -220,7 +222,8 @@ def predict(args: argparse.Namespace) -> int:
         return 2
     settings = {
         "runtime": args.runtime, "min_face_size": args.min_face, "margin": args.margin, "tta_flip": args.tta,
-        "detect_faces": False if args.no_detect else None, "max_image_pixels": args.max_pixels,
+        "detect_faces": False if args.no_detect else None, "align_faces": False if args.no_align else None,
+        "max_image_pixels": args.max_pixels,
         "video_smoothing": args.smooth,
         "detector": {"kind": args.detector, "haar": {"max_width": args.detector_width}}}
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,15 @@ class UnreadableImageError(ValueError):
 
 @dataclass(frozen=True)
 class Box:
+    """A face's box in the image's pixels; ``roll``: how far the face is turned in the image's plane,
+    the angle in degrees of the line from its right eye to its left (positive: that line goes down
+    to the right), from BlazeFace's eye keypoints (0 where a detector gives none)."""
+
     x: int
     y: int
     w: int
     h: int
+    roll: float = 0.0
 
 
 def read_image(path: str | Path | Any, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None) -> np.ndarray:
@@ -165,29 +171,28 @@ class BlazeFaceDetector:
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         h, w = gray.shape
-        rects, scores = self._search(gray, 0, 0)
+        rects, scores, rolls = self._search(gray, 0, 0)
         if self.tile and max(h, w) > 1.25 * self.tile:
             step = int(self.tile * 0.75)
             for y in _starts(h, self.tile, step):
                 for x in _starts(w, self.tile, step):
-                    more_rects, more_scores = self._search(gray[y:y + self.tile, x:x + self.tile], x, y)
-                    rects += more_rects
-                    scores += more_scores
+                    more = self._search(gray[y:y + self.tile, x:x + self.tile], x, y)
+                    rects, scores, rolls = rects + more[0], scores + more[1], rolls + more[2]
         if not rects and self.crop_context:
-            rects, scores = self._search(gray, 0, 0, self.crop_context)
+            rects, scores, rolls = self._search(gray, 0, 0, self.crop_context)
         boxes = []
         for i in np.asarray(cv2.dnn.NMSBoxes(rects, scores, self.min_score, self.iou)).reshape(-1):
             x, y, bw, bh = rects[i]
             x0, y0 = max(0, round(x)), max(0, round(y))
-            box = Box(x0, y0, min(w, round(x + bw)) - x0, min(h, round(y + bh)) - y0)
+            box = Box(x0, y0, min(w, round(x + bw)) - x0, min(h, round(y + bh)) - y0, rolls[i])
             if min(box.w, box.h) >= self.min_size:
                 boxes.append(box)
         return sorted(boxes, key=lambda b: (b.y, b.x))
 
     def _search(self, region: np.ndarray, left: int, top: int,
-                context: float = 1.0) -> tuple[list[list[float]], list[float]]:
-        """Boxes ([x, y, w, h] in the frame's pixels) and scores above ``min_score`` in one region,
-        shrunk to ``1 / context`` of the model's input side."""
+                context: float = 1.0) -> tuple[list[list[float]], list[float], list[float]]:
+        """Boxes ([x, y, w, h] in the frame's pixels), scores above ``min_score`` and rolls (degrees,
+        ``Box.roll``) in one region, shrunk to ``1 / context`` of the model's input side."""
         h, w = region.shape
         scale = self.side / (max(h, w) * context)
         small = cv2.resize(region, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
@@ -206,7 +211,10 @@ class BlazeFaceDetector:
         corner = ((centre - size / 2) * self.side - (pad_x, pad_y)) / scale + (left, top)
         sides = size * self.side / scale
         rects = [[float(x), float(y), float(bw), float(bh)] for (x, y), (bw, bh) in zip(corner, sides, strict=True)]
-        return rects, scores[keep].tolist()
+        # keypoints 0 and 1 are the right and the left eye, as (x, y) offsets from the same anchor
+        eyes = raw[keep, 6:8] - raw[keep, 4:6]
+        rolls = np.degrees(np.arctan2(eyes[:, 1], eyes[:, 0]))
+        return rects, scores[keep].tolist(), rolls.tolist()
 
 
 def _starts(length: int, tile: int, step: int) -> list[int]:
@@ -246,14 +254,33 @@ def make_detector(settings: dict[str, Any] | None = None) -> HaarDetector | Blaz
     return HaarDetector(**settings, **(own if kind == "haar" else {}))
 
 
-def crop_face(gray: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:
+def crop_face(gray: np.ndarray, box: Box, margin: float = 0.1, align: bool = True) -> np.ndarray:
     """A square crop around the box, ``margin`` of its side added on each side, edges repeated
-    where it leaves the image, resized to 48x48 like FER2013's faces."""
+    where it leaves the image, resized to 48x48 like FER2013's faces. With ``align`` a face whose
+    box has a ``roll`` is turned upright first, eyes level, as FER2013's faces mostly are."""
     side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    if not (align and box.roll):
+        return _resized(_square(gray, cx, cy, side), IMAGE_SIZE)
+    # the turned crop lies inside a larger upright square: shrink that one, then turn it into 48x48
+    turn = math.radians(box.roll)
+    reach = int(math.ceil(side * (abs(math.cos(turn)) + abs(math.sin(turn))))) + 2
+    small = max(IMAGE_SIZE, round(IMAGE_SIZE * reach / side))
+    region = _resized(_square(gray, cx, cy, reach), small)
+    rotation = cv2.getRotationMatrix2D(((small - 1) / 2,) * 2, box.roll, IMAGE_SIZE * reach / (side * small))
+    rotation[:, 2] -= (small - IMAGE_SIZE) / 2
+    return cv2.warpAffine(region, rotation, (IMAGE_SIZE, IMAGE_SIZE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def _square(gray: np.ndarray, cx: float, cy: float, side: int) -> np.ndarray:
+    """The ``side`` x ``side`` square of ``gray`` centred on (cx, cy), edges repeated outside it."""
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     pad = max(0, -x0, -y0, x0 + side - gray.shape[1], y0 + side - gray.shape[0])
     padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
-    crop = padded[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
-    interpolation = cv2.INTER_AREA if side > IMAGE_SIZE else cv2.INTER_LINEAR
-    return cv2.resize(crop, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interpolation)
+    return padded[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
+
+
+def _resized(square: np.ndarray, side: int) -> np.ndarray:
+    interpolation = cv2.INTER_AREA if square.shape[0] > side else cv2.INTER_LINEAR
+    return cv2.resize(square, (side, side), interpolation=interpolation)

@@ -47,8 +47,8 @@ class EmotionPredictor:
     """Detects faces, classifies those large enough, and reports the rest.
 
     ``settings``: ``min_face_size`` (pixels; smaller faces are reported, not guessed),
-    ``margin``, ``tta_flip``, ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their
-    options), ``detect_faces``
+    ``margin``, ``align_faces`` (turn each face upright by its eyes before classifying), ``tta_flip``,
+    ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their options), ``detect_faces``
     (False: every image is already one face crop, as FER2013's own images are),
     ``max_image_pixels`` (larger images are refused before decoding) and ``video_smoothing``
     (``FaceTracks``)."""
@@ -60,6 +60,7 @@ class EmotionPredictor:
         self.detector = make_detector(self.settings.get("detector"))
         self.min_face_size = int(self.settings.get("min_face_size", 32))
         self.margin = float(self.settings.get("margin", 0.1))
+        self.align_faces = bool(self.settings.get("align_faces", True))
         self.tta_flip = bool(self.settings.get("tta_flip", False))
         self.detect_faces = bool(self.settings.get("detect_faces", True))
         self.max_image_pixels = int(self.settings.get("max_image_pixels", MAX_IMAGE_PIXELS))
@@ -89,7 +90,7 @@ class EmotionPredictor:
                    for box in boxes]
         usable = [r for r in results if r.status == Status.OK]
         if usable:
-            faces = np.stack([crop_face(gray, r.box, self.margin) for r in usable])
+            faces = np.stack([crop_face(gray, r.box, self.margin, self.align_faces) for r in usable])
             for result, probabilities in zip(usable, self.classify(faces), strict=True):
                 result.probabilities = probabilities
         return results
