@@ -200,7 +200,10 @@ def test_evaluate_split_train_writes_the_teacher_that_training_distils_from(tiny
 
 
 def test_no_align_classifies_a_tilted_face_as_boxed(astronaut_rgb, tmp_path):
-    """The same box either way; only the crop differs, turned upright by default."""
+    """The same box either way; only the crop differs, turned upright by default, and as boxed when
+    the face is tilted less than ``align_min_roll``."""
+    from deepfer_kedro.inference.loading import load_predictor
+
     gray = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY)
     tilted = cv2.warpAffine(gray, cv2.getRotationMatrix2D((256, 256), 30, 1.0), gray.shape[::-1],
                             borderMode=cv2.BORDER_REPLICATE)
@@ -213,3 +216,5 @@ def test_no_align_classifies_a_tilted_face_as_boxed(astronaut_rgb, tmp_path):
     aligned, as_boxed = tables
     assert aligned[["x", "y", "w", "h"]].equals(as_boxed[["x", "y", "w", "h"]])
     assert np.abs(aligned.filter(like="p_").to_numpy() - as_boxed.filter(like="p_").to_numpy()).max() > 0.01
+    [upright_from_45] = load_predictor("default", {"align_min_roll": 45}).predict_frame(tilted)
+    assert np.allclose(upright_from_45.probabilities, as_boxed.filter(like="p_").to_numpy()[0], atol=1e-6)

@@ -47,7 +47,8 @@ def test_crop_is_48x48_and_pads_at_the_border():
 
 def test_a_tilted_face_is_cut_out_upright(astronaut_rgb):
     """The astronaut turned 25 degrees about her face: with the roll the detector reads from the eyes,
-    the crop is the upright face's crop; without alignment, or with the roll's sign wrong, it is not."""
+    the crop is the upright face's crop; without alignment, below ``min_roll`` or with the roll's sign
+    wrong, it is not."""
     gray = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY)
     centre = (ASTRONAUT_FACE.x + ASTRONAUT_FACE.w / 2, ASTRONAUT_FACE.y + ASTRONAUT_FACE.h / 2)
     turned = cv2.warpAffine(gray, cv2.getRotationMatrix2D(centre, 25, 1.0), gray.shape[::-1],
@@ -58,13 +59,12 @@ def test_a_tilted_face_is_cut_out_upright(astronaut_rgb):
     def likeness(crop: np.ndarray) -> float:
         return float(np.corrcoef(crop.astype(float).ravel(), upright.ravel())[0, 1])
 
-    assert likeness(crop_face(turned, box)) > 0.95
-    assert likeness(crop_face(turned, box, align=False)) < 0.85
-    assert likeness(crop_face(turned, Box(*astuple(box)[:4], roll=25.0))) < 0.7
-    assert crop_face(turned, box).shape == (48, 48)
+    assert likeness(crop_face(turned, box, min_roll=10)) > 0.95
+    assert likeness(crop_face(turned, box)) < 0.85  # min_roll None: as boxed
+    assert likeness(crop_face(turned, box, min_roll=30)) < 0.85  # tilted less than min_roll: as boxed
+    assert likeness(crop_face(turned, Box(*astuple(box)[:4], roll=25.0), min_roll=10)) < 0.7
     # a face at the border: the turned crop repeats the edges, as the upright one does
-    corner = Box(0, 0, 60, 60, roll=30.0)
-    assert crop_face(gray, corner).shape == (48, 48)
+    assert crop_face(gray, Box(0, 0, 60, 60, roll=30.0), min_roll=0).shape == (48, 48)
 
 
 def _jpeg_with_orientation(array: np.ndarray, orientation: int) -> bytes:

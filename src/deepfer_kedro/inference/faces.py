@@ -254,13 +254,13 @@ def make_detector(settings: dict[str, Any] | None = None) -> HaarDetector | Blaz
     return HaarDetector(**settings, **(own if kind == "haar" else {}))
 
 
-def crop_face(gray: np.ndarray, box: Box, margin: float = 0.1, align: bool = True) -> np.ndarray:
+def crop_face(gray: np.ndarray, box: Box, margin: float = 0.1, min_roll: float | None = None) -> np.ndarray:
     """A square crop around the box, ``margin`` of its side added on each side, edges repeated
-    where it leaves the image, resized to 48x48 like FER2013's faces. With ``align`` a face whose
-    box has a ``roll`` is turned upright first, eyes level, as FER2013's faces mostly are."""
+    where it leaves the image, resized to 48x48 like FER2013's faces. A face whose box's ``roll`` is
+    at least ``min_roll`` degrees either way is turned upright first, eyes level (None: never)."""
     side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
-    if not (align and box.roll):
+    if min_roll is None or not box.roll or abs(box.roll) < min_roll:
         return _resized(_square(gray, cx, cy, side), IMAGE_SIZE)
     # the turned crop lies inside a larger upright square: shrink that one, then turn it into 48x48
     turn = math.radians(box.roll)

@@ -47,7 +47,8 @@ class EmotionPredictor:
     """Detects faces, classifies those large enough, and reports the rest.
 
     ``settings``: ``min_face_size`` (pixels; smaller faces are reported, not guessed),
-    ``margin``, ``align_faces`` (turn each face upright by its eyes before classifying), ``tta_flip``,
+    ``margin``, ``align_faces`` and ``align_min_roll`` (a face tilted at least that many degrees is
+    turned upright by its eyes before it is classified), ``tta_flip``,
     ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their options), ``detect_faces``
     (False: every image is already one face crop, as FER2013's own images are),
     ``max_image_pixels`` (larger images are refused before decoding) and ``video_smoothing``
@@ -61,6 +62,7 @@ class EmotionPredictor:
         self.min_face_size = int(self.settings.get("min_face_size", 32))
         self.margin = float(self.settings.get("margin", 0.1))
         self.align_faces = bool(self.settings.get("align_faces", True))
+        self.align_min_roll = float(self.settings.get("align_min_roll", 5.0)) if self.align_faces else None
         self.tta_flip = bool(self.settings.get("tta_flip", False))
         self.detect_faces = bool(self.settings.get("detect_faces", True))
         self.max_image_pixels = int(self.settings.get("max_image_pixels", MAX_IMAGE_PIXELS))
@@ -90,7 +92,7 @@ class EmotionPredictor:
                    for box in boxes]
         usable = [r for r in results if r.status == Status.OK]
         if usable:
-            faces = np.stack([crop_face(gray, r.box, self.margin, self.align_faces) for r in usable])
+            faces = np.stack([crop_face(gray, r.box, self.margin, self.align_min_roll) for r in usable])
             for result, probabilities in zip(usable, self.classify(faces), strict=True):
                 result.probabilities = probabilities
         return results
