@@ -142,3 +142,13 @@ def test_frames_of_one_stream_are_followed_and_smoothed(tiny_model_file, astrona
     for n in range(MAX_STREAMS + 5):  # ids from outside cannot grow the memory without bound
         probabilities(first, stream=f"flood-{n}")
     assert len(served._streams) == MAX_STREAMS and "camera-1" not in served._streams
+
+
+def test_the_served_model_keeps_the_settings_that_shape_its_answers():
+    """What the conf says about cropping and turning faces reaches the served model; the pipeline's own
+    settings (annotated copies) do not."""
+    from deepfer_kedro.inference.serving import served_settings
+
+    kept = served_settings({"align_faces": False, "align_min_roll": 7, "margin": 0.05, "annotate": True})
+    assert kept["align_faces"] is False and kept["align_min_roll"] == 7 and kept["margin"] == 0.05
+    assert "annotate" not in kept
