@@ -123,3 +123,22 @@ def test_tilted_real_faces_are_classified_upright(real_faces):
     aligned, as_boxed = top1({}, 30), top1({"align_faces": False}, 30)
     assert aligned > as_boxed + 0.04
     assert aligned > top1({"align_faces": False}, 0) - 0.03
+
+
+def test_the_zoomed_out_search_keeps_only_faces_that_fill_the_image(monkeypatch):
+    """Crops of a photo of coins, which has no face: zoomed out, BlazeFace takes coins for faces; such
+    boxes are far smaller than the face that fills the image, which the second search is for, and
+    are dropped."""
+    from skimage import data
+
+    coins = faces.to_gray(data.coins())
+    rng = np.random.default_rng(0)
+    crops = []
+    for _ in range(20):
+        side = int(rng.uniform(0.25, 0.8) * min(coins.shape))
+        y, x = rng.integers(0, coins.shape[0] - side + 1), rng.integers(0, coins.shape[1] - side + 1)
+        crops.append(cv2.resize(coins[y:y + side, x:x + side], (480, 480)))
+    detector = BlazeFaceDetector()
+    assert sum(len(detector.detect(crop)) for crop in crops) == 0
+    monkeypatch.setattr(faces, "CROP_MIN_SHARE", 0.0)
+    assert sum(len(detector.detect(crop)) for crop in crops) >= 5  # what the size rule keeps out
