@@ -18,8 +18,9 @@ USAGE_TO_SPLIT: dict[str, str] = {"Training": "train", "PublicTest": "val", "Pri
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 # One row per face (or per image without one, or per unreadable file) in every inference table:
-# `deepfer predict`, the Kedro inference pipeline and the served model.
-ROW_COLUMNS: list[str] = ["file", "frame", "face", "status", "x", "y", "w", "h", "emotion", "confidence",
+# `deepfer predict`, the Kedro inference pipeline and the served model. ``time``: seconds into a
+# video (from its frame rate), or since a camera's first frame; empty for photos.
+ROW_COLUMNS: list[str] = ["file", "frame", "time", "face", "status", "x", "y", "w", "h", "emotion", "confidence",
                           *PROBABILITY_COLUMNS, "message"]
 
 

@@ -25,8 +25,9 @@ from deepfer_kedro.core.errors import NotAModelError
 from deepfer_kedro.core.export import RECHECK_MARGIN
 from deepfer_kedro.inference.faces import DETECTORS, UnreadableImageError
 from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_model, load_predictor
-from deepfer_kedro.inference.predict import expand_inputs, predict_paths, predict_video
+from deepfer_kedro.inference.predict import annotated_path, expand_inputs, predict_paths, predict_video
 from deepfer_kedro.inference.settings import inference_settings, project_parameters
+from deepfer_kedro.inference.summary import FaceSummaries
 from deepfer_kedro.labels import ROW_COLUMNS, Status
 
 # deepfer evaluate --split: PublicTest and PrivateTest first (what people wait for), train last
@@ -79,7 +80,11 @@ def parser() -> argparse.ArgumentParser:
                          "cascade); default: inference.detector.kind in conf/")
     predict.add_argument("--output", "-o", help="write the table here (.csv or .jsonl) row by row as faces are "
                          "classified; default: CSV on stdout")
-    predict.add_argument("--annotate", metavar="DIR", help="write annotated images / videos into DIR")
+    predict.add_argument("--annotate", metavar="DIR", help="write annotated images / videos into DIR, and for each "
+                         "video or camera a plot of its faces' emotions over time (<name>_timeline.png)")
+    predict.add_argument("--summary", metavar="FILE", help="also write a table (.csv) with one row per face of each "
+                         "file: for a video or camera, over all its frames (frames seen, start and end, its emotion "
+                         "and each emotion's share of frames and mean probability)")
     predict.add_argument("--tta", action="store_true", default=None, help="average each face with its mirror image")
     predict.add_argument("--no-detect", action="store_true",
                          help="the images are already face crops (like FER2013's own 48x48 faces): classify each "
@@ -220,6 +225,13 @@ def predict(args: argparse.Namespace) -> int:
     except OSError as err:
         logger.error("Cannot write the output %s (%s); nothing was run", args.output, err.strerror or err)
         return 2
+    if args.summary:
+        try:  # an unwritable summary fails now, not after the batch
+            Path(args.summary).open("w").close()
+        except OSError as err:
+            writer.close()
+            logger.error("Cannot write the summary %s (%s); nothing was run", args.summary, err.strerror or err)
+            return 2
     settings = {
         "runtime": args.runtime, "min_face_size": args.min_face, "margin": args.margin, "tta_flip": args.tta,
         "detect_faces": False if args.no_detect else None, "align_faces": False if args.no_align else None,
@@ -242,6 +254,7 @@ def predict(args: argparse.Namespace) -> int:
         if args.camera is not None
         else predict_paths(predictor, paths, annotate_dir, args.every, args.max_frames, args.detect_every))
     counts: dict[str, int] = {}
+    summaries = FaceSummaries()
     images_without_face = 0
     # on stdout the table shows the progress; into a file, a bar on stderr does
     progress = tqdm(total=len(paths), desc="Classifying", unit="file", mininterval=0.5,
@@ -253,12 +266,14 @@ def predict(args: argparse.Namespace) -> int:
                 progress.update(int(done_file is not None))
                 done_file = row["file"]
             writer.write(row)
+            summaries.add(row)
             counts[row["status"]] = counts.get(row["status"], 0) + 1
             if row["status"] == Status.NO_FACE and row["frame"] is None:
                 images_without_face += 1
         progress.update(int(done_file is not None))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # also how a camera run ends: its summary and timeline are still written
         logger.error("Interrupted: the %d row(s) finished so far are in %s", writer.count, args.output or "stdout")
+        _write_summaries(summaries, args.summary, annotate_dir)
         return 130
     except UnreadableImageError as err:  # a camera that cannot be opened
         logger.error("%s", err)
@@ -266,6 +281,7 @@ def predict(args: argparse.Namespace) -> int:
     finally:
         writer.close()
         progress.close()
+    _write_summaries(summaries, args.summary, annotate_dir)
     if args.output:  # on stdout the table itself is the summary, and stays the last thing printed
         logger.info("%d face(s) classified, %d too small, %d image(s) or frame(s) without a face, %d unreadable",
                     counts.get(Status.OK, 0), counts.get(Status.FACE_TOO_SMALL, 0), counts.get(Status.NO_FACE, 0),
@@ -279,6 +295,28 @@ def predict(args: argparse.Namespace) -> int:
         logger.error("No face found in %s", paths[0])
         return 1
     return 0
+
+
+def _write_summaries(summaries: FaceSummaries, summary_file: str | None, annotate_dir: Path | None) -> None:
+    """The per-face table (``--summary``) and each video's timeline plot (into ``--annotate``'s folder)."""
+    if summary_file:
+        try:
+            summaries.table().to_csv(summary_file, index=False)
+            logger.info("Wrote the summary of %d face(s) to %s", len(summaries.faces), summary_file)
+        except OSError as err:
+            logger.error("Cannot write the summary %s (%s); the rows are kept", summary_file, err.strerror or err)
+    if annotate_dir is not None and summaries.videos():
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        for video in summaries.videos():
+            figure = summaries.timeline(video)
+            name = "camera" + video[len("camera:"):] if video.startswith("camera:") else video  # as its video
+            annotate_dir.mkdir(parents=True, exist_ok=True)
+            figure.savefig(annotated_path(annotate_dir, name, ".png", "timeline"), dpi=100)
+            plt.close(figure)
 
 
 def serve(args: argparse.Namespace) -> int:

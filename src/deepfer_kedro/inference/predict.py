@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,14 +162,16 @@ class FaceTracks:
 
 
 def result_rows(file: str, frame: int | None, results: list[FaceResult],
-                numbers: list[int] | None = None) -> list[dict[str, Any]]:
+                numbers: list[int] | None = None, seconds: float | None = None) -> list[dict[str, Any]]:
     """Table rows for one image or frame: one per face, or one saying no face was found.
-    ``numbers``: the faces' numbers (a video's ``FaceTracks``); by default 0, 1, ... in order."""
+    ``numbers``: the faces' numbers (a video's ``FaceTracks``); by default 0, 1, ... in order.
+    ``seconds``: the frame's time in its video."""
     if not results:
-        return [{"file": file, "frame": frame, "status": Status.NO_FACE, "message": "no face found"}]
+        return [{"file": file, "frame": frame, "time": seconds, "status": Status.NO_FACE,
+                 "message": "no face found"}]
     rows = []
     for i, result in zip(numbers or range(len(results)), results, strict=True):
-        row = {"file": file, "frame": frame, "face": i, "status": result.status, "x": result.box.x,
+        row = {"file": file, "frame": frame, "time": seconds, "face": i, "status": result.status, "x": result.box.x,
                "y": result.box.y, "w": result.box.w, "h": result.box.h}
         if result.probabilities is not None:
             row |= {"emotion": result.emotion, "confidence": float(result.probabilities.max()),
@@ -218,18 +221,18 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     return expanded
 
 
-def annotated_path(annotate_dir: Path, source: str, suffix: str) -> Path:
-    """``<stem>_annotated<suffix>`` in ``annotate_dir``; when another input of the batch already
+def annotated_path(annotate_dir: Path, source: str, suffix: str, kind: str = "annotated") -> Path:
+    """``<stem>_<kind><suffix>`` in ``annotate_dir``; when another input of the batch already
     took that name (``happy/1.jpg`` and ``sad/1.jpg``), its parent folders are added to the name."""
     parts = Path(source).with_suffix("").parts
     for depth in range(1, len(parts) + 1):
-        candidate = annotate_dir / ("_".join(parts[-depth:]).lstrip("_") + f"_annotated{suffix}")
+        candidate = annotate_dir / ("_".join(parts[-depth:]).lstrip("_") + f"_{kind}{suffix}")
         if not candidate.exists():
             return candidate
     stem, n = "_".join(parts), 2
-    while (annotate_dir / f"{stem}_{n}_annotated{suffix}").exists():
+    while (annotate_dir / f"{stem}_{n}_{kind}{suffix}").exists():
         n += 1
-    return annotate_dir / f"{stem}_{n}_annotated{suffix}"
+    return annotate_dir / f"{stem}_{n}_{kind}{suffix}"
 
 
 def predict_image(predictor: EmotionPredictor, path: str,
@@ -248,7 +251,8 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     """Rows for every ``every``-th frame of a video file or camera index. Faces are detected on
     every ``detect_every``-th of those frames; the frames between reuse the last boxes, which
     keeps a label on every frame at a fraction of the detection cost. A face keeps its number
-    from frame to frame, and its emotion is smoothed over frames (``FaceTracks``). A file that
+    from frame to frame, and its emotion is smoothed over frames (``FaceTracks``); ``time`` is the
+    frame's time in the file (by its frame rate), or from a camera the seconds since its first frame. A file that
     stops decoding before the frame count its header gives (truncated or damaged), or a camera that
     stops delivering frames, ends with an ``unreadable`` row saying so; the rows of the frames read
     are kept."""
@@ -260,26 +264,30 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     try:
         index, processed, boxes, ok = 0, 0, None, True
         tracks = FaceTracks(predictor.video_smoothing)
+        fps = 0.0 if isinstance(source, int) else capture.get(cv2.CAP_PROP_FPS)  # a camera runs on the clock
+        started = None  # a camera's clock starts with its first frame, not with its warm-up
         while max_frames is None or index < max_frames:
             ok, frame = capture.read()
             if not ok:
                 break
+            started = started or time.monotonic()
             if index % every == 0:
+                seconds = (round(time.monotonic() - started, 3) if isinstance(source, int)
+                           else round(index / fps, 3) if fps > 0 else None)
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
                 if processed % detect_every == 0 and predictor.detect_faces:
                     boxes = predictor.detector.detect(gray)
                 processed += 1
                 results = predictor.predict_frame(gray, boxes)
                 numbers = tracks.follow(results)
-                yield from result_rows(name, index, results, numbers)
+                yield from result_rows(name, index, results, numbers, seconds)
                 if annotate_dir is not None:
                     if writer is None:
                         annotate_dir.mkdir(parents=True, exist_ok=True)
                         target = annotated_path(annotate_dir, f"camera{source}" if isinstance(source, int)
                                                 else str(source), ".mp4")
-                        fps = capture.get(cv2.CAP_PROP_FPS) or 25
-                        writer = cv2.VideoWriter(str(target),
-                                                 cv2.VideoWriter_fourcc(*"mp4v"), fps / every,
+                        writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"),
+                                                 (capture.get(cv2.CAP_PROP_FPS) or 25) / every,
                                                  (frame.shape[1], frame.shape[0]))
                     writer.write(annotate(frame, results, numbers))
             index += 1
