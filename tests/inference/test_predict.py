@@ -240,3 +240,20 @@ def test_a_camera_that_stops_delivering_frames_is_reported(predictor, astronaut_
     assert rows["status"].tolist() == ["ok", "ok", "ok", "unreadable"]
     assert "camera:0: stopped delivering frames after 3" in rows["message"].iloc[-1]
     assert len(pd.DataFrame(predict_video(predictor, 0, max_frames=2))) == 2  # asked to stop: nothing to report
+
+
+def test_video_times_follow_the_frames_timestamps_or_else_the_frame_rate():
+    from deepfer_kedro.inference.predict import _video_time
+
+    class Capture:  # what cv2.VideoCapture.get(CAP_PROP_POS_MSEC) says after reading a frame
+        def __init__(self, milliseconds):
+            self.milliseconds = milliseconds
+
+        def get(self, prop):
+            assert prop == cv2.CAP_PROP_POS_MSEC
+            return self.milliseconds
+
+    assert _video_time(Capture(1234.0), 30, 30.0) == 1.234  # a phone's variable frame rate: its timestamp
+    assert _video_time(Capture(0.0), 0, 30.0) == 0.0
+    assert _video_time(Capture(0.0), 45, 30.0) == 1.5  # a container without timestamps: by the frame rate
+    assert _video_time(Capture(0.0), 45, 0.0) is None  # neither: no time rather than a wrong one

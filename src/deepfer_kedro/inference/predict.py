@@ -264,7 +264,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     try:
         index, processed, boxes, ok = 0, 0, None, True
         tracks = FaceTracks(predictor.video_smoothing)
-        fps = 0.0 if isinstance(source, int) else capture.get(cv2.CAP_PROP_FPS)  # a camera runs on the clock
+        fps = 0.0 if isinstance(source, int) else capture.get(cv2.CAP_PROP_FPS)
         started = None  # a camera's clock starts with its first frame, not with its warm-up
         while max_frames is None or index < max_frames:
             ok, frame = capture.read()
@@ -273,7 +273,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
             started = started or time.monotonic()
             if index % every == 0:
                 seconds = (round(time.monotonic() - started, 3) if isinstance(source, int)
-                           else round(index / fps, 3) if fps > 0 else None)
+                           else _video_time(capture, index, fps))
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
                 if processed % detect_every == 0 and predictor.detect_faces:
                     boxes = predictor.detector.detect(gray)
@@ -309,6 +309,15 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
         capture.release()
         if writer is not None:
             writer.release()
+
+
+def _video_time(capture: cv2.VideoCapture, index: int, fps: float) -> float | None:
+    """Seconds into a video file by the frame's own timestamp (right for variable frame rates too),
+    else by its frame rate."""
+    milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
+    if milliseconds > 0 or index == 0:
+        return round(milliseconds / 1000, 3)
+    return round(index / fps, 3) if fps > 0 else None
 
 
 def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: Path | None = None,
