@@ -97,10 +97,10 @@ def test_a_camera_stopped_with_ctrl_c_still_gets_its_summary(tiny_model_file, cl
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "predict_video", camera)
-    summary = tmp_path / "faces.csv"
+    summary = tmp_path / "faces.jsonl"
     assert cli.main(["predict", "--camera", "0", "--model", str(tiny_model_file), "-o", str(tmp_path / "rows.csv"),
                      "--summary", str(summary), "--annotate", str(tmp_path / "ann")]) == 130
-    assert pd.read_csv(summary)["frames"].sum() == 3
+    assert pd.read_json(summary, lines=True)["frames"].sum() == 3
     assert (tmp_path / "ann" / "camera0_timeline.png").exists()
 
 

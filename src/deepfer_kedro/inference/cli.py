@@ -82,9 +82,9 @@ def parser() -> argparse.ArgumentParser:
                          "classified; default: CSV on stdout")
     predict.add_argument("--annotate", metavar="DIR", help="write annotated images / videos into DIR, and for each "
                          "video or camera a plot of its faces' emotions over time (<name>_timeline.png)")
-    predict.add_argument("--summary", metavar="FILE", help="also write a table (.csv) with one row per face of each "
-                         "file: for a video or camera, over all its frames (frames seen, start and end, its emotion "
-                         "and each emotion's share of frames and mean probability)")
+    predict.add_argument("--summary", metavar="FILE", help="also write a table (.csv or .jsonl) with one row per "
+                         "face of each file: for a video or camera, over all its frames (frames seen, start and end, "
+                         "its emotion and each emotion's share of frames and mean probability)")
     predict.add_argument("--tta", action="store_true", default=None, help="average each face with its mirror image")
     predict.add_argument("--no-detect", action="store_true",
                          help="the images are already face crops (like FER2013's own 48x48 faces): classify each "
@@ -301,7 +301,11 @@ def _write_summaries(summaries: FaceSummaries, summary_file: str | None, annotat
     """The per-face table (``--summary``) and each video's timeline plot (into ``--annotate``'s folder)."""
     if summary_file:
         try:
-            summaries.table().to_csv(summary_file, index=False)
+            table = summaries.table()
+            if summary_file.endswith(".jsonl"):
+                table.to_json(summary_file, orient="records", lines=True)
+            else:
+                table.to_csv(summary_file, index=False)
             logger.info("Wrote the summary of %d face(s) to %s", len(summaries.faces), summary_file)
         except OSError as err:
             logger.error("Cannot write the summary %s (%s); the rows are kept", summary_file, err.strerror or err)
