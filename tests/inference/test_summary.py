@@ -1,4 +1,3 @@
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,17 +61,6 @@ def test_the_timeline_has_a_panel_per_face_and_leaves_unseen_frames_blank():
     assert max(max(path.vertices[:, 0]) for c in areas for path in c.get_paths()) == pytest.approx(0.8)
     bars = axes[1].patches  # a face seen in one frame is drawn as one stacked bar
     assert len(bars) == len(EMOTIONS) and sum(b.get_height() for b in bars) == pytest.approx(1)
-
-
-@pytest.fixture
-def clip(astronaut_rgb, tmp_path):
-    path = tmp_path / "clip.avi"
-    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
-    for shift in range(8):
-        writer.write(np.roll(frame, 6 * shift, axis=1))
-    writer.release()
-    return path
 
 
 def test_predict_writes_a_summary_and_a_timeline_of_a_video(tiny_model_file, clip, tmp_path):

@@ -25,7 +25,14 @@ from deepfer_kedro.core.errors import NotAModelError
 from deepfer_kedro.core.export import RECHECK_MARGIN
 from deepfer_kedro.inference.faces import DETECTORS, UnreadableImageError
 from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_model, load_predictor
-from deepfer_kedro.inference.predict import annotated_path, expand_inputs, predict_paths, predict_video
+from deepfer_kedro.inference.predict import (
+    annotated_path,
+    expand_inputs,
+    output_name,
+    predict_paths,
+    predict_video,
+    shown_name,
+)
 from deepfer_kedro.inference.settings import inference_settings, project_parameters
 from deepfer_kedro.inference.summary import FaceSummaries
 from deepfer_kedro.labels import ROW_COLUMNS, Status
@@ -69,7 +76,8 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="deepfer", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="classify the faces in images, folders, videos or a camera")
-    predict.add_argument("inputs", nargs="*", help="image or video files, or folders of them")
+    predict.add_argument("inputs", nargs="*", help="image or video files, folders of them, or video stream URLs "
+                         "(rtsp://, http(s)://, ...: an IP camera)")
     predict.add_argument("--camera", type=_camera_index, help="a camera index (e.g. 0) instead of files")
     predict.add_argument("--model", help="a .keras or .onnx file, an MLflow URI (runs:/..., models:/deepfer@champion), "
                          "or 'default' (the shipped model); default: the catalog's latest trained_model of the "
@@ -292,7 +300,7 @@ def predict(args: argparse.Namespace) -> int:
     if counts.get(Status.UNREADABLE):
         return 1
     if len(paths) == 1 and args.camera is None and set(counts) == {Status.NO_FACE}:
-        logger.error("No face found in %s", paths[0])
+        logger.error("No face found in %s", shown_name(paths[0]))
         return 1
     return 0
 
@@ -317,9 +325,8 @@ def _write_summaries(summaries: FaceSummaries, summary_file: str | None, annotat
 
         for video in summaries.videos():
             figure = summaries.timeline(video)
-            name = "camera" + video[len("camera:"):] if video.startswith("camera:") else video  # as its video
             annotate_dir.mkdir(parents=True, exist_ok=True)
-            figure.savefig(annotated_path(annotate_dir, name, ".png", "timeline"), dpi=100)
+            figure.savefig(annotated_path(annotate_dir, output_name(video), ".png", "timeline"), dpi=100)
             plt.close(figure)
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -30,6 +33,35 @@ logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+# video streams, as IP cameras and media servers give them
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "srt://", "udp://", "tcp://")
+STREAM_TIMEOUT_MS = 10_000  # a camera that does not answer is reported after this (OpenCV waits 30 s)
+
+
+def is_stream(source: str | int) -> bool:
+    return isinstance(source, str) and source.lower().startswith(STREAM_SCHEMES)
+
+
+def output_name(source: str | int) -> str:
+    """What the files written for an input are named after: the file itself, ``camera0`` for camera 0
+    (``camera:0`` in the table), and a stream's address in plain characters."""
+    if isinstance(source, int) or (isinstance(source, str) and source.startswith("camera:")):
+        return f"camera{str(source).removeprefix('camera:')}"
+    if is_stream(source):
+        address = urlsplit(source)
+        return re.sub(r"[^A-Za-z0-9]+", "_", address.netloc.rpartition("@")[2] + address.path).strip("_")
+    return source
+
+
+def shown_name(source: str | int) -> str:
+    """The input as the table and the log name it: a stream's password (``rtsp://admin:secret@...``,
+    as IP cameras are often addressed) as ``***``."""
+    if isinstance(source, int):
+        return f"camera:{source}"
+    address = urlsplit(source) if is_stream(source) else None
+    if address is None or address.password is None:
+        return source
+    return address._replace(netloc=address.netloc.replace(f":{address.password}@", ":***@", 1)).geturl()
 
 
 @dataclass
@@ -248,32 +280,38 @@ def predict_image(predictor: EmotionPredictor, path: str,
 def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: Path | None = None,
                   every: int = 1, max_frames: int | None = None,
                   detect_every: int = 1) -> Iterator[dict[str, Any]]:
-    """Rows for every ``every``-th frame of a video file or camera index. Faces are detected on
-    every ``detect_every``-th of those frames; the frames between reuse the last boxes, which
-    keeps a label on every frame at a fraction of the detection cost. A face keeps its number
-    from frame to frame, and its emotion is smoothed over frames (``FaceTracks``); ``time`` is the
-    frame's time in the file (by its frame rate), or from a camera the seconds since its first frame. A file that
-    stops decoding before the frame count its header gives (truncated or damaged), or a camera that
-    stops delivering frames, ends with an ``unreadable`` row saying so; the rows of the frames read
-    are kept."""
-    capture = cv2.VideoCapture(source)
-    name = f"camera:{source}" if isinstance(source, int) else str(source)
+    """Rows for every ``every``-th frame of a video file, a stream URL (``is_stream``; its password is
+    never written out) or a camera index. Faces are detected on every ``detect_every``-th of those
+    frames; the frames between reuse the last boxes, which keeps a label on every frame at a
+    fraction of the detection cost. A face keeps its number from frame to frame, and its emotion is
+    smoothed over frames (``FaceTracks``); ``time`` is the frame's time in the video (its timestamp),
+    or from a camera or a live stream the seconds since its first frame. A file that stops decoding before the frame
+    count its header gives (truncated or damaged), or a camera or live stream that stops delivering
+    frames, ends with an ``unreadable`` row saying so; the rows of the frames read are kept."""
+    capture = (cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                                         cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
+               if is_stream(source) else cv2.VideoCapture(source))
+    name = shown_name(source)
     if not capture.isOpened():
-        raise UnreadableImageError(f"{name}: cannot be opened as a video or camera")
+        raise UnreadableImageError(f"{name}: cannot be opened as a video, stream or camera"
+                                   + (" (unreachable, or not a video stream?)" if is_stream(source) else ""))
     writer = None
     try:
         index, processed, boxes, ok = 0, 0, None, True
         tracks = FaceTracks(predictor.video_smoothing)
         fps = 0.0 if isinstance(source, int) else capture.get(cv2.CAP_PROP_FPS)
-        started = None  # a camera's clock starts with its first frame, not with its warm-up
+        count = 0.0 if isinstance(source, int) else capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        expected = int(count) if math.isfinite(count) else 0
+        # a camera or a live stream (no frame count) runs on the clock: its timestamps, if any, are nominal
+        live = isinstance(source, int) or (is_stream(source) and expected <= 0)
+        started = None  # the clock starts with the first frame, not with a camera's warm-up
         while max_frames is None or index < max_frames:
             ok, frame = capture.read()
             if not ok:
                 break
             started = started or time.monotonic()
             if index % every == 0:
-                seconds = (round(time.monotonic() - started, 3) if isinstance(source, int)
-                           else _video_time(capture, index, fps))
+                seconds = round(time.monotonic() - started, 3) if live else _video_time(capture, index, fps)
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
                 if processed % detect_every == 0 and predictor.detect_faces:
                     boxes = predictor.detector.detect(gray)
@@ -284,8 +322,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                 if annotate_dir is not None:
                     if writer is None:
                         annotate_dir.mkdir(parents=True, exist_ok=True)
-                        target = annotated_path(annotate_dir, f"camera{source}" if isinstance(source, int)
-                                                else str(source), ".mp4")
+                        target = annotated_path(annotate_dir, output_name(source), ".mp4")
                         writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"),
                                                  (capture.get(cv2.CAP_PROP_FPS) or 25) / every,
                                                  (frame.shape[1], frame.shape[0]))
@@ -298,7 +335,10 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
             if isinstance(source, int):  # a camera ends only when told to (--max-frames, Ctrl-C)
                 message = (f"{name}: stopped delivering frames after {index} (unplugged, or taken by another "
                            f"program?); the rows of those frames are kept")
-            elif index < (expected := int(capture.get(cv2.CAP_PROP_FRAME_COUNT))) - 1 - expected // 100:
+            elif live:  # a live stream has no end of its own
+                message = (f"{name}: the stream stopped delivering frames after {index} (ended, or the connection "
+                           f"was lost); the rows of those frames are kept")
+            elif index < expected - 1 - expected // 100:
                 # (headers may round the count a little)
                 message = (f"{name}: frames {index} to {expected - 1} could not be decoded (the file says it has "
                            f"{expected}: truncated or damaged); the rows of the first {index} frames are kept")
@@ -322,14 +362,14 @@ def _video_time(capture: cv2.VideoCapture, index: int, fps: float) -> float | No
 
 def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: Path | None = None,
                   every: int = 1, max_frames: int | None = None, detect_every: int = 1) -> Iterator[dict[str, Any]]:
-    """Rows for each image or video; a file that cannot be read gives an ``unreadable`` row
+    """Rows for each image, video or stream URL; a file that cannot be read gives an ``unreadable`` row
     naming it, and the others still run."""
     for path in paths:
         try:
-            if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+            if Path(path).suffix.lower() in VIDEO_SUFFIXES or is_stream(path):
                 yield from predict_video(predictor, path, annotate_dir, every, max_frames, detect_every)
             else:
                 yield from predict_image(predictor, path, annotate_dir)
         except (UnreadableImageError, FileNotFoundError) as err:
             logger.error("%s", err)
-            yield unreadable_row(path, err)
+            yield unreadable_row(shown_name(path), err)

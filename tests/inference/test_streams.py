@@ -1,0 +1,105 @@
+"""Video streams by URL (IP cameras, media servers), served here from 127.0.0.1."""
+
+import cv2
+import pandas as pd
+import pytest
+
+import deepfer_kedro.inference.cli as cli
+
+
+@pytest.fixture
+def served_folder(tmp_path):
+    """``tmp_path`` over HTTP on 127.0.0.1, as a media server or an IP camera gives a stream."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_video_stream_url_is_read_like_a_video(tiny_model_file, clip, served_folder, tmp_path):
+    url = f"{served_folder}/{clip.name}"
+    out = tmp_path / "rows.csv"
+    assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out), "--annotate",
+                     str(tmp_path / "ann"), "--smooth", "0"]) == 0
+    rows = pd.read_csv(out)
+    assert rows["frame"].tolist() == list(range(8)) and (rows["file"] == url).all()
+    assert rows["time"].tolist() == pytest.approx(rows["frame"] / 10)
+    port = served_folder.rsplit(":", 1)[1]
+    for name in (f"127_0_0_1_{port}_clip_avi_annotated.mp4", f"127_0_0_1_{port}_clip_avi_timeline.png"):
+        assert (tmp_path / "ann" / name).exists()
+
+
+def test_an_unreachable_stream_is_named_without_its_password(tiny_model_file, tmp_path, capfd):
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"rtsp://admin:s3cret@127.0.0.1:{port}/live"
+    out = tmp_path / "rows.csv"
+    assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out)]) == 1
+    [row] = pd.read_csv(out).to_dict("records")
+    assert row["status"] == "unreadable" and row["file"] == f"rtsp://admin:***@127.0.0.1:{port}/live"
+    assert "cannot be opened" in row["message"] and "unreachable" in row["message"]
+    printed = capfd.readouterr()
+    assert "s3cret" not in out.read_text() + printed.err + printed.out
+
+
+def test_a_live_stream_that_ends_keeps_its_rows_and_says_so(tiny_model_file, astronaut_rgb, tmp_path):
+    """An MJPEG stream over HTTP, as many IP cameras give one: no frame count, no end of its own."""
+    import http.server
+    import threading
+
+    jpeg = cv2.imencode(".jpg", cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480)))[1].tobytes()
+
+    class Camera(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # six frames, then the connection drops
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for _ in range(6):
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                 % (len(jpeg), jpeg))
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url, out = f"http://127.0.0.1:{server.server_address[1]}/video", tmp_path / "rows.csv"
+        assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out)]) == 1
+    finally:
+        server.shutdown()
+    rows = pd.read_csv(out)
+    assert (rows["status"].iloc[:6] == "ok").all() and rows["frame"].iloc[:6].tolist() == list(range(6))
+    assert rows["time"].iloc[0] == 0 and rows["time"].iloc[:6].is_monotonic_increasing  # by the clock
+    last = rows.iloc[-1]
+    assert last["status"] == "unreadable" and "stream stopped delivering frames after 6" in last["message"]
+
+
+def test_a_stream_that_never_answers_is_given_up(tiny_model_file, tmp_path, monkeypatch):
+    """A camera that takes the connection and sends nothing (hung, or behind a broken proxy) is given
+    up after DeepFER's open timeout (1 s here; OpenCV's own is 30 s)."""
+    import socket
+    import threading
+
+    import deepfer_kedro.inference.predict as predict
+
+    monkeypatch.setattr(predict, "STREAM_TIMEOUT_MS", 1000)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        out, codes = tmp_path / "rows.csv", []
+        run = threading.Thread(target=lambda: codes.append(cli.main(
+            ["predict", f"rtsp://127.0.0.1:{silent.getsockname()[1]}/live", "--model", str(tiny_model_file),
+             "-o", str(out)])), daemon=True)
+        run.start()
+        run.join(20)  # OpenCV alone waits 30 s
+    assert not run.is_alive() and codes == [1]
+    assert "cannot be opened" in pd.read_csv(out)["message"].iloc[0]
