@@ -70,7 +70,19 @@ def test_the_camera_shows_a_live_emotion_and_its_frame_rate(demo_server, browser
     page.wait_for_timeout(5_000)  # let the frame rate settle
     fps = float(page.get_attribute("#fps", "data-fps"))
     assert fps > 0 and page.query_selector(".face").get_attribute("data-emotion") in EMOTIONS
-    assert page.query_selector(".face").get_attribute("data-face").isdigit()
+    card = page.query_selector(".face")
+    assert card.get_attribute("data-face").isdigit()
+    assert card.inner_text().startswith(f"#{card.get_attribute('data-face')} ")  # the number the server follows
+    # the face's probabilities over its last frames: one stacked column per frame, filling the strip's height
+    assert int(card.query_selector("canvas.timeline").get_attribute("data-frames")) >= 2
+    newest = page.evaluate("""() => {
+        const strip = document.querySelector('.face canvas.timeline');
+        const column = strip.getContext('2d').getImageData(strip.width - 1, 0, 1, strip.height).data;
+        let painted = 0;
+        for (let i = 3; i < column.length; i += 4) painted += column[i] > 0;
+        return painted / strip.height; }""")
+    assert newest > 0.9
+    assert page.is_visible("#legend")
     # every frame of one camera session is posted with the same stream id, so the server smooths its faces
     streams = {body["dataframe_split"]["data"][0][2] for body in posted}
     assert len(posted) >= 2 and len(streams) == 1 and posted[0]["dataframe_split"]["columns"][2] == "stream"
