@@ -194,20 +194,34 @@ def test_the_run_logs_a_served_model_that_predicts(project, astronaut_rgb):
     assert rows["status"].tolist() == ["ok"]
 
 
-def test_inference_pipeline_over_a_folder_of_photos(project, astronaut_rgb):
+def test_inference_pipeline_over_a_folder_of_photos_and_videos(project, astronaut_rgb):
+    import cv2
+
     folder = project / "data" / "05_model_input" / "inference"
     folder.mkdir(parents=True)
     Image = __import__("PIL.Image", fromlist=["Image"])
     Image.fromarray(astronaut_rgb).save(folder / "astronaut.jpg")
     Image.fromarray(astronaut_rgb[:80, :80]).save(folder / "no_face.png")
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "videos").mkdir()
+    writer = cv2.VideoWriter(str(folder / "videos" / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    for _ in range(5):
+        writer.write(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    (folder / "videos" / "broken.mp4").write_bytes(b"not a video")
     done = kedro(project, "run", "--env", "quick", "--pipeline", "inference")
     assert done.returncode == 0, done.stderr[-4000:]
-    rows = pd.read_csv(latest(project, "data/07_model_output/inference_predictions.csv")).set_index("file")
-    assert rows.loc["astronaut.jpg", "status"] == "ok"
-    assert rows.loc["no_face.png", "status"] == "no_face"
-    assert rows.loc["broken.jpg", "status"] == "unreadable"
+    rows = pd.read_csv(latest(project, "data/07_model_output/inference_predictions.csv"))
+    assert rows.groupby("file").size().to_dict() == {"astronaut.jpg": 1, "no_face.png": 1, "broken.jpg": 1,
+                                                      "videos/clip.avi": 5, "videos/broken.mp4": 1}
+    status = rows.groupby("file")["status"].first()
+    assert status["astronaut.jpg"] == "ok" and status["no_face.png"] == "no_face"
+    assert status["broken.jpg"] == status["videos/broken.mp4"] == "unreadable"
+    assert (rows.loc[rows["file"] == "videos/clip.avi", "status"] == "ok").all()
     assert (project / "data" / "07_model_output" / "annotated" / "astronaut.png").exists()
+    summary = pd.read_csv(latest(project, "data/07_model_output/inference_face_summary.csv")).set_index("file")
+    assert summary.loc["videos/clip.avi", "frames"] == 5
+    assert (project / "data" / "08_reporting" / "video_timelines" / "videos" / "clip_timeline.png").exists()
 
 
 def test_ensemble_pipeline_of_one_saved_model_matches_its_evaluation(project):

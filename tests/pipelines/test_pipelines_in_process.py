@@ -82,16 +82,32 @@ def test_the_export_and_the_served_model_hold_the_trained_network(outputs):
     assert agreement >= 0.8  # int8 calibrated on 64 faces of a one-epoch network: near-ties may flip
 
 
-def test_the_inference_pipeline_classifies_a_folder(outputs, astronaut_rgb, caplog):
+def test_the_inference_pipeline_classifies_a_folder_of_photos_and_videos(outputs, astronaut_rgb, tmp_path, caplog):
+    import cv2
     from PIL import Image
 
     _, trained = outputs
+    clip = tmp_path / "clip.avi"  # the astronaut for 6 frames at 10 frames/s
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    for _ in range(6):
+        writer.write(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    photos = {"astronaut.jpg": lambda: Image.fromarray(astronaut_rgb),  # both datasets list the whole folder
+              "blank.png": lambda: Image.new("L", (64, 64), 128), "clip.avi": lambda: Image.open(clip)}
+    videos = {"astronaut.jpg": lambda: "", "blank.png": lambda: "", "clip.avi": lambda: str(clip)}
     inference = register_pipelines()["inference"]
     catalog = catalog_with(load_parameters("quick"), inference, inference_model=trained.load("trained_model"),
-                           inference_images={"astronaut.jpg": lambda: Image.fromarray(astronaut_rgb),
-                                             "blank.png": lambda: Image.new("L", (64, 64), 128)})
+                           inference_images=photos, inference_videos=videos)
     SequentialRunner().run(inference, catalog)
-    table = catalog.load("inference_predictions").set_index("file")
-    assert table.loc["astronaut.jpg", "status"] == "ok" and table.loc["blank.png", "status"] == "no_face"
+    table = catalog.load("inference_predictions")
+    by_file = table.groupby("file")
+    assert by_file.size().to_dict() == {"astronaut.jpg": 1, "blank.png": 1, "clip.avi": 6}
+    photo_rows = table.set_index("file").loc[["astronaut.jpg", "blank.png"]]
+    assert photo_rows["status"].tolist() == ["ok", "no_face"]
+    frames = table[table["file"] == "clip.avi"]
+    assert frames["frame"].tolist() == list(range(6)) and frames["time"].tolist() == pytest.approx(frames["frame"] / 10)
     assert set(catalog.load("annotated_images")) == {"astronaut", "blank"}
+    summary = catalog.load("inference_face_summary").set_index("file")
+    assert summary.loc["clip.avi", "frames"] == 6 and summary.loc["astronaut.jpg", "frames"] == 1
+    assert set(catalog.load("video_timelines")) == {"clip_timeline.png"}
     assert "No face found in 1 of 2 image(s)" in caplog.text and "inference.detect_faces: false" in caplog.text

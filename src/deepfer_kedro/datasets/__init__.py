@@ -3,5 +3,6 @@
 from .face_shards import FaceShardsDataset
 from .fer2013_dataset import FER2013Dataset
 from .npz import NpzDataset
+from .video_file import VideoFileDataset
 
-__all__ = ["FER2013Dataset", "FaceShardsDataset", "NpzDataset"]
+__all__ = ["FER2013Dataset", "FaceShardsDataset", "NpzDataset", "VideoFileDataset"]

@@ -1,50 +1,95 @@
-"""Emotions of the faces in a folder of photos (``data/05_model_input/inference``)."""
+"""Emotions of the faces in a folder of photos and videos (``data/05_model_input/inference``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import pandas as pd
+from kedro.io.core import DatasetError
 from PIL import Image
 
 from deepfer_kedro.inference.faces import UnreadableImageError, read_image
 from deepfer_kedro.inference.loading import for_runtime
-from deepfer_kedro.inference.predict import EmotionPredictor, annotate, result_rows, unreadable_row
+from deepfer_kedro.inference.predict import (
+    VIDEO_SUFFIXES,
+    EmotionPredictor,
+    annotate,
+    predict_video,
+    result_rows,
+    unreadable_row,
+)
+from deepfer_kedro.inference.summary import SUMMARY_COLUMNS, FaceSummaries
 from deepfer_kedro.labels import ROW_COLUMNS, Status
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
 
 def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[], Image.Image]],
-                   inference: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Image.Image]]:
-    """One row per face (or per image without one, or per unreadable file), and the images
-    annotated with box, emotion and confidence when ``inference['annotate']``. The model runs on
-    ``inference['runtime']`` (onnx or keras)."""
+                   inference_videos: dict[str, Callable[[], str]], inference: dict[str, Any],
+                   ) -> tuple[pd.DataFrame, dict[str, Image.Image], pd.DataFrame, dict[str, Figure]]:
+    """One row per face (or per image or frame without one, or per unreadable file) of every photo
+    and of every frame of every video, as ``deepfer predict`` writes them; the photos annotated
+    with box, emotion and confidence when ``inference['annotate']``; one row per face of each file
+    (a video's over all its frames); and a plot per video of its faces' emotions over time. The
+    model runs on ``inference['runtime']`` (onnx or keras)."""
     predictor = EmotionPredictor(for_runtime(inference_model, inference.get("runtime", "onnx")), inference)
-    rows, annotated = [], {}
-    for name in sorted(inference_images):
-        try:
-            try:
-                image = inference_images[name]()
-            except Exception as err:  # the catalog dataset wraps PIL's errors in its own
-                raise UnreadableImageError(f"{name}: not a readable image ({' '.join(str(err).split())})") from err
-            gray = read_image(image, predictor.max_image_pixels, name)
-        except UnreadableImageError as err:
-            logger.error("%s", err)
-            rows.append(unreadable_row(name, err))
-            continue
-        results = predictor.predict_frame(gray)
-        rows += result_rows(name, None, results)
-        if inference.get("annotate"):
-            drawn = cv2.cvtColor(annotate(gray, results), cv2.COLOR_BGR2RGB)
-            annotated[Path(name).with_suffix("").as_posix()] = Image.fromarray(drawn)
+    rows: list[dict[str, Any]] = []
+    annotated, summaries = {}, FaceSummaries()
+    # both datasets list the whole folder; each file is read by the one for its kind
+    names = sorted(set(inference_images) | set(inference_videos))
+    for name in names:
+        if Path(name).suffix.lower() in VIDEO_SUFFIXES:
+            new_rows = _video_rows(predictor, name, inference_videos[name])
+        else:
+            new_rows, drawn = _image_rows(predictor, name, inference_images[name])
+            if drawn is not None and inference.get("annotate"):
+                annotated[Path(name).with_suffix("").as_posix()] = drawn
+        for row in new_rows:
+            summaries.add(row)
+        rows += new_rows
     table = pd.DataFrame(rows).reindex(columns=ROW_COLUMNS)
-    without_face = int((table["status"] == Status.NO_FACE).sum())
-    if without_face and predictor.detect_faces:
+    photos_without_face = int(((table["status"] == Status.NO_FACE) & table["frame"].isna()).sum())
+    if photos_without_face and predictor.detect_faces:
         logger.warning("No face found in %d of %d image(s); if they are already face crops, "
-                       "inference.detect_faces: false classifies each whole image", without_face, len(inference_images))
-    return table, annotated
+                       "inference.detect_faces: false classifies each whole image", photos_without_face,
+                       sum(Path(name).suffix.lower() not in VIDEO_SUFFIXES for name in names))
+    timelines = {f"{Path(video).with_suffix('').as_posix()}_timeline.png": summaries.timeline(video)
+                 for video in summaries.videos()}
+    return table, annotated, summaries.table().reindex(columns=SUMMARY_COLUMNS), timelines
+
+
+def _image_rows(predictor: EmotionPredictor, name: str,
+                load: Callable[[], Image.Image]) -> tuple[list[dict[str, Any]], Image.Image | None]:
+    try:
+        try:
+            image = load()
+        except Exception as err:  # the catalog dataset wraps PIL's errors in its own
+            raise UnreadableImageError(f"{name}: not a readable image ({' '.join(str(err).split())})") from err
+        gray = read_image(image, predictor.max_image_pixels, name)
+    except UnreadableImageError as err:
+        logger.error("%s", err)
+        return [unreadable_row(name, err)], None
+    results = predictor.predict_frame(gray)
+    drawn = Image.fromarray(cv2.cvtColor(annotate(gray, results), cv2.COLOR_BGR2RGB))
+    return result_rows(name, None, results), drawn
+
+
+def _video_rows(predictor: EmotionPredictor, name: str, load: Callable[[], str]) -> list[dict[str, Any]]:
+    """Every frame's rows, named by the file's name in the folder; a video that cannot be read, or
+    breaks off, keeps the rows of the frames read and ends with an ``unreadable`` row saying why."""
+    rows = []
+    try:
+        for row in predict_video(predictor, load()):
+            rows.append(row | {"file": name} if row["status"] != Status.UNREADABLE
+                        else row | {"file": name, "message": row["message"].replace(row["file"], name)})
+    except (UnreadableImageError, DatasetError) as err:
+        logger.error("%s", err)
+        rows.append(unreadable_row(name, err))
+    return rows
