@@ -97,3 +97,13 @@ def test_an_unwritable_summary_stops_before_any_work(tiny_model_file, clip, tmp_
                      "--summary", str(tmp_path / "missing" / "faces.csv")]) == 2
     assert "Cannot write the summary" in capsys.readouterr().err
     assert (tmp_path / "rows.csv").read_text().count("\n") == 1  # the header only: nothing was classified
+
+
+def test_a_video_without_times_is_plotted_by_frame():
+    summaries = FaceSummaries()
+    for frame in range(4):  # a container with neither timestamps nor a frame rate
+        summaries.add(row("clip.mp4", frame, 0, leaning(HAPPY, 0.9)) | {"time": None})
+    [face] = summaries.table().to_dict("records")
+    assert face["frames"] == 4 and face["start"] is None and face["last_frame"] == 3
+    [axis] = summaries.timeline("clip.mp4").axes
+    assert axis.get_xlabel() == "frame"
