@@ -89,3 +89,27 @@ def test_the_camera_shows_a_live_emotion_and_its_frame_rate(demo_server, browser
     screenshot(page, tmp_path, "demo_camera")
     print(f"demo page with the shipped model: {fps:.1f} frames/s")
     page.click("#stop")
+
+
+def test_an_uploaded_video_is_followed_frame_by_frame_to_its_end(demo_server, browser_factory, astronaut_rgb, tmp_path):
+    clip = tmp_path / "astronaut.webm"  # VP8: what Chromium plays and OpenCV writes
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"VP80"), 10, (640, 480))
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
+    for shift in range(20):
+        writer.write(np.roll(frame, 4 * shift, axis=1))
+    writer.release()
+    page = browser_factory().new_page()
+    posted = []
+    page.on("request", lambda request: request.method == "POST" and posted.append(request.post_data_json))
+    page.goto(demo_server)
+    page.set_input_files("#photo", str(clip))
+    page.wait_for_selector("#status[data-ended]", timeout=60_000)
+    assert page.get_attribute("#status", "data-ended") == "astronaut.webm"
+    assert "astronaut.webm ended" in page.inner_text("#status") and page.is_disabled("#stop")
+    card = page.query_selector(".face")
+    assert card.get_attribute("data-emotion") in EMOTIONS and card.inner_text().startswith("#")
+    assert int(card.query_selector("canvas.timeline").get_attribute("data-frames")) >= 2
+    rows = [body["dataframe_split"]["data"][0] for body in posted]
+    assert len(rows) >= 2 and {row[1] for row in rows} == {"astronaut.webm"} and len({row[2] for row in rows}) == 1
+    assert len(rows) <= 20  # each of the 20 frames at most once, however fast the server answers
+    screenshot(page, tmp_path, "demo_video")

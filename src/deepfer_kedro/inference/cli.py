@@ -145,7 +145,7 @@ def parser() -> argparse.ArgumentParser:
                           "(<split>_predictions.csv), confusion matrix and reliability diagram (.png), into DIR")
     serve = commands.add_parser("serve", aliases=["serve-demo"],
                                 help="serve the model over HTTP (MLflow's JSON, request size limits) with a live "
-                                     "demo page at / (photo upload or camera)")
+                                     "demo page at / (a photo or video uploaded, or a camera)")
     serve.add_argument("--model", help="as for predict")
     serve.add_argument("--runtime", choices=RUNTIMES, help="as for predict")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
