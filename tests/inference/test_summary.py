@@ -63,7 +63,7 @@ def test_the_timeline_has_a_panel_per_face_and_leaves_unseen_frames_blank():
     assert len(bars) == len(EMOTIONS) and sum(b.get_height() for b in bars) == pytest.approx(1)
 
 
-def test_predict_writes_a_summary_and_a_timeline_of_a_video(tiny_model_file, clip, tmp_path):
+def test_predict_writes_a_summary_and_a_timeline_of_a_video(tiny_model_file, clip, tmp_path, capsys):
     out, summary = tmp_path / "rows.csv", tmp_path / "faces.csv"
     assert cli.main(["predict", str(clip), "--model", str(tiny_model_file), "-o", str(out), "--summary",
                      str(summary), "--annotate", str(tmp_path / "ann"), "--smooth", "0"]) == 0
@@ -77,6 +77,7 @@ def test_predict_writes_a_summary_and_a_timeline_of_a_video(tiny_model_file, cli
         assert face["emotion"] == its[PROBABILITY_COLUMNS].mean().idxmax()[2:]
         assert np.allclose(face[PROBABILITY_COLUMNS].to_numpy(float), its[PROBABILITY_COLUMNS].mean(), atol=1e-6)
     assert (tmp_path / "ann" / "clip_timeline.png").stat().st_size > 10_000
+    assert "clip.avi frame 8/8" in capsys.readouterr().err  # the progress bar counts a video's frames too
 
 
 def test_a_camera_stopped_with_ctrl_c_still_gets_its_summary(tiny_model_file, clip, tmp_path, monkeypatch):

@@ -28,6 +28,7 @@ from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_m
 from deepfer_kedro.inference.predict import (
     annotated_path,
     expand_inputs,
+    frame_count,
     output_name,
     predict_paths,
     predict_video,
@@ -267,12 +268,16 @@ def predict(args: argparse.Namespace) -> int:
     # on stdout the table shows the progress; into a file, a bar on stderr does
     progress = tqdm(total=len(paths), desc="Classifying", unit="file", mininterval=0.5,
                     disable=not args.output or args.camera is not None)
-    done_file = None
+    done_file, frames = None, None
     try:
         for row in rows:
             if row["file"] != done_file:
                 progress.update(int(done_file is not None))
                 done_file = row["file"]
+                frames = frame_count(done_file) if not progress.disable and row["frame"] is not None else None
+            if row["frame"] is not None and not progress.disable:  # a long video: its frames too
+                progress.set_postfix_str(f"{Path(done_file).name} frame {row['frame'] + 1}"
+                                         + (f"/{frames}" if frames else ""), refresh=False)
             writer.write(row)
             summaries.add(row)
             counts[row["status"]] = counts.get(row["status"], 0) + 1

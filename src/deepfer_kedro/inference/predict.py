@@ -351,6 +351,18 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
             writer.release()
 
 
+def frame_count(path: str) -> int | None:
+    """The number of frames a video file's header gives; None for streams and files that give none."""
+    if is_stream(path) or Path(path).suffix.lower() not in VIDEO_SUFFIXES:
+        return None
+    capture = cv2.VideoCapture(path)
+    try:
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    finally:
+        capture.release()
+    return int(count) if math.isfinite(count) and count > 0 else None
+
+
 def _video_time(capture: cv2.VideoCapture, index: int, fps: float) -> float | None:
     """Seconds into a video file by the frame's own timestamp (right for variable frame rates too),
     else by its frame rate."""
