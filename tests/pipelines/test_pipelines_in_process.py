@@ -82,7 +82,8 @@ def test_the_export_and_the_served_model_hold_the_trained_network(outputs):
     assert agreement >= 0.8  # int8 calibrated on 64 faces of a one-epoch network: near-ties may flip
 
 
-def test_the_inference_pipeline_classifies_a_folder_of_photos_and_videos(outputs, astronaut_rgb, tmp_path, caplog):
+def test_the_inference_pipeline_classifies_a_folder_of_photos_and_videos(outputs, astronaut_rgb, tmp_path, caplog,
+                                                                         capsys):
     import cv2
     from PIL import Image
 
@@ -111,3 +112,4 @@ def test_the_inference_pipeline_classifies_a_folder_of_photos_and_videos(outputs
     assert summary.loc["clip.avi", "frames"] == 6 and summary.loc["astronaut.jpg", "frames"] == 1
     assert set(catalog.load("video_timelines")) == {"clip_timeline.png"}
     assert "No face found in 1 of 2 image(s)" in caplog.text and "inference.detect_faces: false" in caplog.text
+    assert "clip.avi frame 6/6" in capsys.readouterr().err  # a video's frames show in the progress bar

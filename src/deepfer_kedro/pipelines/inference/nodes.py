@@ -11,6 +11,7 @@ import cv2
 import pandas as pd
 from kedro.io.core import DatasetError
 from PIL import Image
+from tqdm.auto import tqdm
 
 from deepfer_kedro.inference.faces import UnreadableImageError, read_image
 from deepfer_kedro.inference.loading import for_runtime
@@ -18,6 +19,7 @@ from deepfer_kedro.inference.predict import (
     VIDEO_SUFFIXES,
     EmotionPredictor,
     annotate,
+    frame_count,
     predict_video,
     result_rows,
     unreadable_row,
@@ -44,9 +46,9 @@ def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[]
     annotated, summaries = {}, FaceSummaries()
     # both datasets list the whole folder; each file is read by the one for its kind
     names = sorted(set(inference_images) | set(inference_videos))
-    for name in names:
+    for name in (progress := tqdm(names, desc="Classifying", unit="file", mininterval=0.5)):
         if Path(name).suffix.lower() in VIDEO_SUFFIXES:
-            new_rows = _video_rows(predictor, name, inference_videos[name])
+            new_rows = _video_rows(predictor, name, inference_videos[name], progress)
         else:
             new_rows, drawn = _image_rows(predictor, name, inference_images[name])
             if drawn is not None and inference.get("annotate"):
@@ -81,12 +83,18 @@ def _image_rows(predictor: EmotionPredictor, name: str,
     return result_rows(name, None, results), drawn
 
 
-def _video_rows(predictor: EmotionPredictor, name: str, load: Callable[[], str]) -> list[dict[str, Any]]:
+def _video_rows(predictor: EmotionPredictor, name: str, load: Callable[[], str],
+                progress: tqdm) -> list[dict[str, Any]]:
     """Every frame's rows, named by the file's name in the folder; a video that cannot be read, or
     breaks off, keeps the rows of the frames read and ends with an ``unreadable`` row saying why."""
     rows = []
     try:
-        for row in predict_video(predictor, load()):
+        path = load()
+        frames = frame_count(path)
+        for row in predict_video(predictor, path):
+            if row["frame"] is not None:
+                progress.set_postfix_str(f"{name} frame {row['frame'] + 1}" + (f"/{frames}" if frames else ""),
+                                         refresh=False)
             rows.append(row | {"file": name} if row["status"] != Status.UNREADABLE
                         else row | {"file": name, "message": row["message"].replace(row["file"], name)})
     except (UnreadableImageError, DatasetError) as err:
