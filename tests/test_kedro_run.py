@@ -211,6 +211,8 @@ def test_inference_pipeline_over_a_folder_of_photos_and_videos(project, astronau
     (folder / "videos" / "broken.mp4").write_bytes(b"not a video")
     done = kedro(project, "run", "--env", "quick", "--pipeline", "inference")
     assert done.returncode == 0, done.stderr[-4000:]
+    # the quick run's model scores far below the shipped one on PublicTest (its export card), so not it
+    assert "below the shipped model's" in " ".join((done.stdout + done.stderr).split())
     rows = pd.read_csv(latest(project, "data/07_model_output/inference_predictions.csv"))
     assert rows.groupby("file").size().to_dict() == {"astronaut.jpg": 1, "no_face.png": 1, "broken.jpg": 1,
                                                       "videos/clip.avi": 5, "videos/broken.mp4": 1}

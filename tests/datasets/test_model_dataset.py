@@ -39,3 +39,43 @@ def test_inference_falls_back_to_the_shipped_model_only_when_nothing_is_saved(ti
     versioned(folder, save="2026-01-01T00.00.00.000Z").save(keras.saving.load_model(tiny_model_file))
     assert versioned(folder, TrainedOrDefaultModelDataset).load().count_params() < 100_000
     shutil.rmtree(folder)
+
+
+def test_inference_passes_over_a_latest_model_that_scores_below_the_shipped_one(tiny_model_file, tmp_path, caplog):
+    import json
+
+    models, cards = tmp_path / "models", tmp_path / "export_card.json"
+    models.mkdir()
+    versioned(models, save="2026-01-01T00.00.00.000Z").save(keras.saving.load_model(tiny_model_file))
+
+    def card(top1):  # the run's export card, as the export pipeline writes it
+        (cards / "2026-01-01T00.00.00.000Z").mkdir(parents=True, exist_ok=True)
+        (cards / "2026-01-01T00.00.00.000Z" / "export_card.json").write_text(
+            json.dumps({"publictest": {"exported": {"top1": top1}}}))
+
+    def inference_model(load_version=None):
+        return TrainedOrDefaultModelDataset(filepath=str(models / "trained_model.keras"), export_cards=str(cards),
+                                            version=Version(load_version, None), load_args={"compile": False})
+
+    card(0.38)  # a quick run's model, to try the pipeline
+    assert inference_model().load().count_params() > 1_000_000  # the shipped network
+    assert "scores 0.380 top-1 on PublicTest, below the shipped model's 0.696" in caplog.text
+    assert inference_model("2026-01-01T00.00.00.000Z").load().count_params() < 100_000  # asked for: loaded
+    card(0.75)
+    assert inference_model().load().count_params() < 100_000
+
+
+def test_predict_in_a_project_passes_over_a_weaker_trained_model(tiny_model_file, tmp_path, caplog):
+    import json
+
+    from deepfer_kedro import default_model
+    from deepfer_kedro.inference.loading import EXPORT_CARDS, TRAINED_MODELS, load_model
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / TRAINED_MODELS / "v1").mkdir(parents=True)
+    shutil.copy(tiny_model_file, tmp_path / TRAINED_MODELS / "v1" / TRAINED_MODELS.name)
+    (tmp_path / EXPORT_CARDS / "v1").mkdir(parents=True)
+    (tmp_path / EXPORT_CARDS / "v1" / EXPORT_CARDS.name).write_text(
+        json.dumps({"publictest": {"exported": {"top1": 0.4}}}))
+    model = load_model(None, tmp_path, runtime="onnx")
+    assert model.name == str(default_model.ONNX_FILE) and "--model data/06_models/trained_model.keras/v1" in caplog.text

@@ -52,7 +52,11 @@ def _archive_problem(path: Path) -> str | None:
 
 class TrainedOrDefaultModelDataset(KerasModelDataset):
     """``KerasModelDataset`` that, when no version has been saved yet, loads the model shipped
-    with DeepFER instead (and says so), so inference works on a fresh clone.
+    with DeepFER instead (and says so), so inference works on a fresh clone. With
+    ``export_cards`` (the catalog's versioned ``export_card`` path), the latest version is also
+    passed over for the shipped model when its run's card scores it lower on PublicTest (a model
+    trained by the quick run to try the pipeline); a version asked for (``--load-versions``) is
+    always loaded.
 
     Example catalog entry::
 
@@ -60,16 +64,27 @@ class TrainedOrDefaultModelDataset(KerasModelDataset):
           type: deepfer_kedro.datasets.model.TrainedOrDefaultModelDataset
           filepath: data/06_models/trained_model.keras
           versioned: true
+          export_cards: data/08_reporting/export_card.json
           load_args: {safe_mode: true, compile: false}
     """
 
+    def __init__(self, *, export_cards: str | None = None, **kwargs: Any) -> None:
+        self._export_cards = export_cards
+        super().__init__(**kwargs)
+
     def load(self) -> Any:
+        from deepfer_kedro.inference.loading import load_default_model, say_the_shipped_model_beats, shipped_model_beats
+
         try:
             path = self._get_load_path()
         except VersionNotFoundError:
-            from deepfer_kedro.inference.loading import load_default_model
-
             logger.warning("No trained model saved in %s yet", self._filepath)
             return load_default_model()
+        if self._export_cards and self._version.load is None:  # the latest, not a version asked for
+            card = Path(self._export_cards) / Path(str(path)).parent.name / Path(self._export_cards).name
+            scores = shipped_model_beats(card)
+            if scores is not None:
+                say_the_shipped_model_beats(path, scores)
+                return load_default_model()
         logger.info("Using the trained model %s", path)
         return super().load()

@@ -82,7 +82,8 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--camera", type=_camera_index, help="a camera index (e.g. 0) instead of files")
     predict.add_argument("--model", help="a .keras or .onnx file, an MLflow URI (runs:/..., models:/deepfer@champion), "
                          "or 'default' (the shipped model); default: the catalog's latest trained_model of the "
-                         "project in the current folder, or the shipped model when it has none")
+                         "project in the current folder, or the shipped model when it has none or when the run's "
+                         "export card scores it lower on PublicTest")
     predict.add_argument("--runtime", choices=RUNTIMES, help="onnx (ONNX Runtime, the fast path) or keras; "
                          "default: inference.runtime in conf/")
     predict.add_argument("--detector", choices=sorted(DETECTORS), help="blazeface (MediaPipe's) or haar (OpenCV's "

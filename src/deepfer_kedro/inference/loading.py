@@ -5,6 +5,7 @@ says which model it uses."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ HOW_TO_GET_A_MODEL = (
     "or runs:/<run id>/served_model, or leave --model out to use the shipped default model."
 )
 TRAINED_MODELS = Path("data/06_models/trained_model.keras")
+EXPORT_CARDS = Path("data/08_reporting/export_card.json")  # as in conf/base/catalog.yml: one per run
 RUNTIMES = ("onnx", "keras")
 
 
@@ -73,6 +75,30 @@ def for_runtime(model: Any, runtime: str) -> Any:
     return model
 
 
+def publictest_top1(card_file: Path) -> float | None:
+    """PublicTest top-1 of an export card (measured on the exported file), None when unknown."""
+    try:
+        return float(json.loads(Path(card_file).read_text())["publictest"]["exported"]["top1"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def shipped_model_beats(card_file: Path) -> tuple[float, float] | None:
+    """(trained, shipped) PublicTest top-1 when the shipped model scores higher than the model of
+    ``card_file`` (a run's export card), so that a small model trained to try the pipeline (the quick
+    run's scores 0.38) does not replace it unasked; None when the trained one is as good, or either
+    score is unknown. PublicTest only, as for the registry's champion: PrivateTest is never used to
+    choose."""
+    trained, shipped = publictest_top1(card_file), publictest_top1(default_model.ONNX_CARD)
+    return (trained, shipped) if trained is not None and shipped is not None and trained < shipped else None
+
+
+def say_the_shipped_model_beats(model_file: str | Path, scores: tuple[float, float]) -> None:
+    logger.warning("The latest trained model %s scores %.3f top-1 on PublicTest, below the shipped model's %.3f "
+                   "(their export cards): using the shipped model. To use the trained one anyway: --model %s, or "
+                   "--load-versions inference_model:<version> in kedro run", model_file, *scores, model_file)
+
+
 def has_trained_model(project: Path) -> bool:
     """Whether the project's catalog has saved at least one ``trained_model`` version."""
     folder = project / TRAINED_MODELS
@@ -99,14 +125,19 @@ def load_from_catalog(project: Path) -> Any:
 
 def load_model(spec: str | None, project: Path | None = None, runtime: str = "keras") -> Any:
     """``spec``: a ``.keras`` or ``.onnx`` path, an MLflow URI, ``default`` (the shipped model), or
-    None: the catalog's latest trained model when the current folder is a project that has one,
-    otherwise the shipped model. ``runtime``: ``onnx`` (ONNX Runtime) or ``keras``."""
+    None: the catalog's latest trained model when the current folder is a project that has one and
+    its run's export card does not score it below the shipped model on PublicTest, otherwise the
+    shipped model. ``runtime``: ``onnx`` (ONNX Runtime) or ``keras``."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
     if spec is None:
         project = project or Path.cwd()
         if (project / "pyproject.toml").exists() and has_trained_model(project):
-            return for_runtime(load_from_catalog(project), runtime)
+            latest = max(p.name for p in (project / TRAINED_MODELS).iterdir() if p.is_dir())
+            scores = shipped_model_beats(project / EXPORT_CARDS / latest / EXPORT_CARDS.name)
+            if scores is None:
+                return for_runtime(load_from_catalog(project), runtime)
+            say_the_shipped_model_beats(TRAINED_MODELS / latest / TRAINED_MODELS.name, scores)
         return load_default_model(runtime)
     if spec == "default":
         return load_default_model(runtime)
