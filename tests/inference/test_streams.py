@@ -1,6 +1,11 @@
 """Video streams by URL (IP cameras, media servers), served here from 127.0.0.1."""
 
+import contextlib
+import http.server
+import threading
+
 import cv2
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -50,19 +55,18 @@ def test_an_unreachable_stream_is_named_without_its_password(tiny_model_file, tm
     assert "s3cret" not in out.read_text() + printed.err + printed.out
 
 
-def test_a_live_stream_that_ends_keeps_its_rows_and_says_so(tiny_model_file, astronaut_rgb, tmp_path):
-    """An MJPEG stream over HTTP, as many IP cameras give one: no frame count, no end of its own."""
-    import http.server
-    import threading
-
-    jpeg = cv2.imencode(".jpg", cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480)))[1].tobytes()
+@contextlib.contextmanager
+def mjpeg_camera(frames: list[np.ndarray]):
+    """An MJPEG stream over HTTP, as many IP cameras give one (no frame count, no end of its own):
+    ``frames`` (BGR), then the connection drops. Yields its URL."""
+    jpegs = [cv2.imencode(".jpg", frame)[1].tobytes() for frame in frames]
 
     class Camera(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # six frames, then the connection drops
+        def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
             self.end_headers()
-            for _ in range(6):
+            for jpeg in jpegs:
                 self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
                                  % (len(jpeg), jpeg))
 
@@ -72,10 +76,16 @@ def test_a_live_stream_that_ends_keeps_its_rows_and_says_so(tiny_model_file, ast
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url, out = f"http://127.0.0.1:{server.server_address[1]}/video", tmp_path / "rows.csv"
-        assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out)]) == 1
+        yield f"http://127.0.0.1:{server.server_address[1]}/video"
     finally:
         server.shutdown()
+
+
+def test_a_live_stream_that_ends_keeps_its_rows_and_says_so(tiny_model_file, astronaut_rgb, tmp_path):
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
+    out = tmp_path / "rows.csv"
+    with mjpeg_camera([frame] * 6) as url:
+        assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out)]) == 1
     rows = pd.read_csv(out)
     assert (rows["status"].iloc[:6] == "ok").all() and rows["frame"].iloc[:6].tolist() == list(range(6))
     assert rows["time"].iloc[0] == 0 and rows["time"].iloc[:6].is_monotonic_increasing  # by the clock
@@ -103,3 +113,15 @@ def test_a_stream_that_never_answers_is_given_up(tiny_model_file, tmp_path, monk
         run.join(20)  # OpenCV alone waits 30 s
     assert not run.is_alive() and codes == [1]
     assert "cannot be opened" in pd.read_csv(out)["message"].iloc[0]
+
+
+def test_video_frames_over_the_pixel_limit_are_refused_before_decoding(tiny_model_file, clip, tmp_path):
+    """As for images (``--max-pixels``): a video's frame size is read from its header before a frame is
+    decoded (OpenCV then gives every frame at that size)."""
+    out = tmp_path / "rows.csv"
+    assert cli.main(["predict", str(clip), "--model", str(tiny_model_file), "-o", str(out),
+                     "--max-pixels", "300000"]) == 1  # the clip's frames are 640x480: 307,200 pixels
+    [row] = pd.read_csv(out).to_dict("records")
+    assert row["status"] == "unreadable" and "640x480 frames are over the limit of 300,000 pixels" in row["message"]
+    assert cli.main(["predict", str(clip), "--model", str(tiny_model_file), "-o", str(out),
+                     "--max-pixels", "307200"]) == 0

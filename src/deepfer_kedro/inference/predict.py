@@ -295,6 +295,12 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     if not capture.isOpened():
         raise UnreadableImageError(f"{name}: cannot be opened as a video, stream or camera"
                                    + (" (unreachable, or not a video stream?)" if is_stream(source) else ""))
+    if not isinstance(source, int):  # from the header, before a frame is decoded (OpenCV keeps that size after)
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if width * height > predictor.max_image_pixels:
+            capture.release()
+            raise UnreadableImageError(f"{name}: its {width}x{height} frames are over the limit of "
+                                       f"{predictor.max_image_pixels:,} pixels (inference.max_image_pixels)")
     writer = None
     try:
         index, processed, boxes, ok = 0, 0, None, True
