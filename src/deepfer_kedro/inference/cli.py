@@ -112,7 +112,8 @@ def parser() -> argparse.ArgumentParser:
                          "its probabilities (0: each frame on its own); default: inference.video_smoothing in conf/")
     predict.add_argument("--max-frames", type=_positive_int, help="video or camera: stop after this many frames")
     predict.add_argument("--max-pixels", type=_positive_int,
-                         help="larger images are reported as unreadable without being decoded")
+                         help="larger images (and videos whose frames are larger) are reported as unreadable "
+                         "without being decoded")
     export = commands.add_parser("export", help="write a trained model as ONNX (int8 by default) with a card "
                                  "measured on the exported file")
     export.add_argument("--model", help="as for predict (a Keras model)")
