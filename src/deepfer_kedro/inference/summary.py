@@ -29,6 +29,22 @@ class _FaceLog:
     times: array = field(default_factory=lambda: array("d"))  # NaN where the frame has no time
     probabilities: array = field(default_factory=lambda: array("f"))  # 7 per frame, flat
 
+    def summary(self) -> dict[str, Any]:
+        """The face's row of ``FaceSummaries.table`` (without file and face)."""
+        probabilities = np.frombuffer(self.probabilities, np.float32).reshape(-1, len(EMOTIONS))
+        frames, times = np.frombuffer(self.frames, np.int64), np.frombuffer(self.times)
+        shares = np.bincount(probabilities.argmax(axis=1), minlength=len(EMOTIONS)) / len(probabilities)
+        mean = probabilities.mean(axis=0)
+        emotion = int(mean.argmax())
+        return {"frames": len(probabilities),
+                "first_frame": None if frames[0] < 0 else int(frames.min()),
+                "last_frame": None if frames[0] < 0 else int(frames.max()),
+                "start": None if np.isnan(times).all() else float(np.nanmin(times)),
+                "end": None if np.isnan(times).all() else float(np.nanmax(times)),
+                "emotion": EMOTIONS[emotion], "share": float(shares[emotion]),
+                **dict(zip(SHARE_COLUMNS, shares.tolist(), strict=True)),
+                **dict(zip(PROBABILITY_COLUMNS, mean.tolist(), strict=True))}
+
 
 @dataclass
 class FaceSummaries:
@@ -52,26 +68,11 @@ class FaceSummaries:
         the share of frames labelled so, each emotion's share of frames and mean probability."""
         import pandas as pd  # here: `deepfer predict` starts without it
 
-        rows = []
-        for (file, face), log in self.faces.items():
-            probabilities = np.frombuffer(log.probabilities, np.float32).reshape(-1, len(EMOTIONS))
-            frames, times = np.frombuffer(log.frames, np.int64), np.frombuffer(log.times)
-            labels = probabilities.argmax(axis=1)
-            shares = np.bincount(labels, minlength=len(EMOTIONS)) / len(labels)
-            mean = probabilities.mean(axis=0)
-            emotion = int(mean.argmax())
-            rows.append({"file": file, "face": face, "frames": len(labels),
-                         "first_frame": None if frames[0] < 0 else int(frames.min()),
-                         "last_frame": None if frames[0] < 0 else int(frames.max()),
-                         "start": None if np.isnan(times).all() else float(np.nanmin(times)),
-                         "end": None if np.isnan(times).all() else float(np.nanmax(times)),
-                         "emotion": EMOTIONS[emotion], "share": float(shares[emotion]),
-                         **dict(zip(SHARE_COLUMNS, shares.tolist(), strict=True)),
-                         **dict(zip(PROBABILITY_COLUMNS, mean.tolist(), strict=True))})
+        rows = [{"file": file, "face": face, **log.summary()} for (file, face), log in self.faces.items()]
         return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
     def videos(self) -> list[str]:
-        """The files whose faces were seen in more than one frame, in the order they came."""
+        """The videos and cameras among the files (their rows have frame numbers), in the order they came."""
         return list(dict.fromkeys(file for (file, _), log in self.faces.items() if log.frames[0] >= 0))
 
     def timeline(self, file: str, max_faces: int = 6) -> Figure:
@@ -82,7 +83,6 @@ class FaceSummaries:
         logs = sorted(((face, log) for (name, face), log in self.faces.items() if name == file),
                       key=lambda item: -len(item[1].frames))[:max_faces]
         logs.sort(key=lambda item: item[0])  # in the order they appeared
-        summary = self.table().set_index(["file", "face"])
         figure, axes = plt.subplots(len(logs), 1, figsize=(10, 1.0 + 1.5 * len(logs)), sharex=True, squeeze=False,
                                     layout="constrained")
         colours = [EMOTION_COLOURS[emotion] for emotion in EMOTIONS]
@@ -98,7 +98,7 @@ class FaceSummaries:
                              color=colours, align="edge")
                 else:
                     axis.stackplot(x[part], probabilities[part].T, colors=colours)
-            row = summary.loc[(file, face)]
+            row = log.summary()
             axis.set_title(f"face #{face}: {row['emotion']} ({row['share']:.0%} of its {row['frames']} frames)",
                            fontsize=10, loc="left")
             axis.set_ylim(0, 1)
