@@ -50,8 +50,8 @@ def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[]
         if Path(name).suffix.lower() in VIDEO_SUFFIXES:
             new_rows = _video_rows(predictor, name, inference_videos[name], progress)
         else:
-            new_rows, drawn = _image_rows(predictor, name, inference_images[name])
-            if drawn is not None and inference.get("annotate"):
+            new_rows, drawn = _image_rows(predictor, name, inference_images[name], bool(inference.get("annotate")))
+            if drawn is not None:
                 annotated[Path(name).with_suffix("").as_posix()] = drawn
         for row in new_rows:
             summaries.add(row)
@@ -67,8 +67,9 @@ def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[]
     return table, annotated, summaries.table().reindex(columns=SUMMARY_COLUMNS), timelines
 
 
-def _image_rows(predictor: EmotionPredictor, name: str,
-                load: Callable[[], Image.Image]) -> tuple[list[dict[str, Any]], Image.Image | None]:
+def _image_rows(predictor: EmotionPredictor, name: str, load: Callable[[], Image.Image],
+                draw: bool) -> tuple[list[dict[str, Any]], Image.Image | None]:
+    """The photo's rows, and with ``draw`` its annotated copy (None when it cannot be read)."""
     try:
         try:
             image = load()
@@ -79,7 +80,7 @@ def _image_rows(predictor: EmotionPredictor, name: str,
         logger.error("%s", err)
         return [unreadable_row(name, err)], None
     results = predictor.predict_frame(gray)
-    drawn = Image.fromarray(cv2.cvtColor(annotate(gray, results), cv2.COLOR_BGR2RGB))
+    drawn = Image.fromarray(cv2.cvtColor(annotate(gray, results), cv2.COLOR_BGR2RGB)) if draw else None
     return result_rows(name, None, results), drawn
 
 
