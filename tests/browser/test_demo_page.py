@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.browser.conftest import free_port, screenshot, wait_for_http
@@ -112,4 +113,10 @@ def test_an_uploaded_video_is_followed_frame_by_frame_to_its_end(demo_server, br
     rows = [body["dataframe_split"]["data"][0] for body in posted]
     assert len(rows) >= 2 and {row[1] for row in rows} == {"astronaut.webm"} and len({row[2] for row in rows}) == 1
     assert len(rows) <= 20  # each of the 20 frames at most once, however fast the server answers
+    with page.expect_download() as download:  # the session's table, as `deepfer predict` writes one
+        page.click("#download")
+    table = pd.read_csv(download.value.path())
+    assert len(table) == len(rows) and (table["file"] == "astronaut.webm").all() and (table["status"] == "ok").all()
+    assert table["frame"].tolist() == list(range(len(rows))) and table["time"].is_monotonic_increasing
+    assert table["time"].iloc[-1] <= 2.0 and table[[f"p_{e}" for e in EMOTIONS]].sum(axis=1).round(4).eq(1).all()
     screenshot(page, tmp_path, "demo_video")
