@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from deepfer_kedro.inference.faces import (
     MAX_IMAGE_PIXELS,
@@ -171,6 +170,8 @@ class FaceTracks:
     def follow(self, results: list[FaceResult]) -> list[int]:
         """The face numbers of ``results``, in their order; their probabilities are replaced by the
         smoothed ones."""
+        from scipy.optimize import linear_sum_assignment  # here: it takes 0.3 s to import, and photos need none
+
         known = list(self.tracks)
         overlap = box_overlap([r.box for r in results], [self.tracks[n].box for n in known])
         numbers: list[int | None] = [None] * len(results)
