@@ -212,15 +212,18 @@ def test_a_truncated_video_keeps_its_frames_and_says_where_it_broke(predictor, a
 
 
 def test_a_camera_that_stops_delivering_frames_is_reported(predictor, astronaut_rgb, monkeypatch):
-    """A camera unplugged after three frames (no camera on a CI machine: OpenCV's capture is replaced)."""
+    """A camera unplugged after three frames (no camera on a CI machine: OpenCV's capture is replaced),
+    plugged back once when it is tried again (``stream_reconnect_s``)."""
     frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (320, 240))
+    plugged_in = []
 
     class UnpluggedCamera:
         def __init__(self, index):
             self.frames = 3
+            plugged_in.append(index)
 
         def isOpened(self):
-            return True
+            return len(plugged_in) <= 2  # opens twice
 
         def read(self):
             self.frames -= 1
@@ -230,10 +233,19 @@ def test_a_camera_that_stops_delivering_frames_is_reported(predictor, astronaut_
             pass
 
     monkeypatch.setattr("deepfer_kedro.inference.predict.cv2.VideoCapture", UnpluggedCamera)
+    monkeypatch.setattr(predictor, "stream_reconnect_s", 0.0)
     rows = pd.DataFrame(predict_video(predictor, 0))
     assert rows["status"].tolist() == ["ok", "ok", "ok", "unreadable"]
     assert "camera:0: stopped delivering frames after 3" in rows["message"].iloc[-1]
+    plugged_in.clear()
     assert len(pd.DataFrame(predict_video(predictor, 0, max_frames=2))) == 2  # asked to stop: nothing to report
+    plugged_in.clear()
+    monkeypatch.setattr(predictor, "stream_reconnect_s", 1.5)
+    rows = pd.DataFrame(predict_video(predictor, 0))
+    assert rows["status"].tolist() == ["ok"] * 6 + ["unreadable"] and rows["frame"].tolist() == list(range(7))
+    assert rows["face"].iloc[:6].tolist() == [0, 0, 0, 1, 1, 1]
+    assert "stopped delivering frames after 6 (unplugged" in rows["message"].iloc[-1]
+    assert "could not be reopened within 1.5 s" in rows["message"].iloc[-1]
 
 
 def test_video_times_follow_the_frames_timestamps_or_else_the_frame_rate():

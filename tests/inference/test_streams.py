@@ -3,6 +3,7 @@
 import contextlib
 import http.server
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -56,13 +57,18 @@ def test_an_unreachable_stream_is_named_without_its_password(tiny_model_file, tm
 
 
 @contextlib.contextmanager
-def mjpeg_camera(frames: list[np.ndarray]):
-    """An MJPEG stream over HTTP, as many IP cameras give one (no frame count, no end of its own):
-    ``frames`` (BGR), then the connection drops. Yields its URL."""
-    jpegs = [cv2.imencode(".jpg", frame)[1].tobytes() for frame in frames]
+def mjpeg_camera(*connections: list[np.ndarray]):
+    """An MJPEG stream over HTTP, as many IP cameras give one (no frame count, no end of its own): the
+    n-th request gets the frames (BGR) of the n-th of ``connections``, then the connection drops;
+    requests beyond them get a 503 (a camera gone for good). Yields its URL."""
+    encoded = [[cv2.imencode(".jpg", frame)[1].tobytes() for frame in frames] for frames in connections]
 
     class Camera(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            if not encoded:
+                self.send_error(503)
+                return
+            jpegs = encoded.pop(0)
             self.send_response(200)
             self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
             self.end_headers()
@@ -85,12 +91,41 @@ def test_a_live_stream_that_ends_keeps_its_rows_and_says_so(tiny_model_file, ast
     frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
     out = tmp_path / "rows.csv"
     with mjpeg_camera([frame] * 6) as url:
-        assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out)]) == 1
+        assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out), "--reconnect", "0"]) == 1
     rows = pd.read_csv(out)
     assert (rows["status"].iloc[:6] == "ok").all() and rows["frame"].iloc[:6].tolist() == list(range(6))
     assert rows["time"].iloc[0] == 0 and rows["time"].iloc[:6].is_monotonic_increasing  # by the clock
     last = rows.iloc[-1]
     assert last["status"] == "unreadable" and "stream stopped delivering frames after 6" in last["message"]
+    assert "reopened" not in last["message"]
+
+
+def test_a_live_stream_that_drops_is_reopened_and_goes_on(tiny_model_file, astronaut_rgb, tmp_path):
+    """An IP camera that drops the connection once (a reboot, a network blip) and then comes back: the
+    run goes on from the next frame number on the same clock, the face gets a new number; when the
+    camera stays away, the run ends after ``--reconnect`` seconds with a row saying so."""
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
+    smaller = np.ascontiguousarray(frame[:360, :480])  # rebooted at another resolution, the face where it was
+    out, summary = tmp_path / "rows.csv", tmp_path / "faces.csv"
+    with mjpeg_camera([frame] * 6, [smaller] * 6) as url:
+        started = time.monotonic()
+        assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out), "--reconnect", "4",
+                         "--smooth", "0", "--summary", str(summary), "--annotate", str(tmp_path / "ann")]) == 1
+        took = time.monotonic() - started
+    rows = pd.read_csv(out)
+    faces = rows[rows["status"] == "ok"]
+    assert faces["frame"].tolist() == list(range(12))
+    assert faces["face"].tolist() == [0] * 6 + [1] * 6  # after the gap, who is there is not known
+    assert faces["time"].is_monotonic_increasing and faces["time"].iloc[6] - faces["time"].iloc[5] >= 0.9  # the wait
+    last = rows.iloc[-1]
+    assert last["status"] == "unreadable" and last["frame"] == 12
+    assert "stopped delivering frames after 12" in last["message"]
+    assert "could not be reopened within 4 s" in last["message"]
+    assert 4 <= took < 30  # tried for the 4 s asked, not for ever
+    assert pd.read_csv(summary)["frames"].tolist() == [6, 6]
+    annotated = cv2.VideoCapture(str(next((tmp_path / "ann").glob("*_annotated.mp4"))))
+    # the frames after the reopening are in the video too, at its size
+    assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == 12 and annotated.get(cv2.CAP_PROP_FRAME_WIDTH) == 640
 
 
 def test_a_stream_that_never_answers_is_given_up(tiny_model_file, tmp_path, monkeypatch):

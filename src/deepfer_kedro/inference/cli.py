@@ -73,6 +73,13 @@ def _smoothing(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value:  # inf: for ever
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="deepfer", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
@@ -111,6 +118,9 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--smooth", type=_smoothing, help="video or camera: weight of a face's earlier frames in "
                          "its probabilities (0: each frame on its own); default: inference.video_smoothing in conf/")
     predict.add_argument("--max-frames", type=_positive_int, help="video or camera: stop after this many frames")
+    predict.add_argument("--reconnect", type=_seconds, metavar="SECONDS", help="camera or live stream: when it "
+                         "stops delivering frames, keep trying to reopen it for this long (0: end at once, inf: for "
+                         "ever); default: inference.stream_reconnect_s in conf/")
     predict.add_argument("--max-pixels", type=_positive_int,
                          help="larger images (and videos whose frames are larger) are reported as unreadable "
                          "without being decoded")
@@ -247,7 +257,7 @@ def predict(args: argparse.Namespace) -> int:
         "runtime": args.runtime, "min_face_size": args.min_face, "margin": args.margin, "tta_flip": args.tta,
         "detect_faces": False if args.no_detect else None, "align_faces": False if args.no_align else None,
         "max_image_pixels": args.max_pixels,
-        "video_smoothing": args.smooth,
+        "video_smoothing": args.smooth, "stream_reconnect_s": args.reconnect,
         "detector": {"kind": args.detector, "haar": {"max_width": args.detector_width}}}
     try:
         predictor = load_predictor(args.model, settings)

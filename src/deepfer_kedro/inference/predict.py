@@ -35,6 +35,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 # video streams, as IP cameras and media servers give them
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "srt://", "udp://", "tcp://")
 STREAM_TIMEOUT_MS = 10_000  # a camera that does not answer is reported after this (OpenCV waits 30 s)
+STREAM_RECONNECT_S = 60.0  # how long a camera or live stream that stops delivering frames is tried again
 
 
 def is_stream(source: str | int) -> bool:
@@ -83,8 +84,9 @@ class EmotionPredictor:
     turned upright by its eyes before it is classified), ``tta_flip``,
     ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their options), ``detect_faces``
     (False: every image is already one face crop, as FER2013's own images are),
-    ``max_image_pixels`` (larger images are refused before decoding) and ``video_smoothing``
-    (``FaceTracks``)."""
+    ``max_image_pixels`` (larger images are refused before decoding), ``video_smoothing``
+    (``FaceTracks``) and ``stream_reconnect_s`` (how long a camera or live stream that stops delivering
+    frames is tried again, ``predict_video``)."""
 
     model: Any
     settings: dict[str, Any] = field(default_factory=dict)
@@ -101,6 +103,9 @@ class EmotionPredictor:
         self.video_smoothing = float(self.settings.get("video_smoothing", 0.0))
         if not 0 <= self.video_smoothing < 1:
             raise ValueError(f"inference.video_smoothing must be at least 0 and below 1, not {self.video_smoothing}")
+        self.stream_reconnect_s = float(self.settings.get("stream_reconnect_s", STREAM_RECONNECT_S))
+        if not self.stream_reconnect_s >= 0:
+            raise ValueError(f"inference.stream_reconnect_s must be at least 0, not {self.stream_reconnect_s}")
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities for (N, 48, 48) uint8 faces; with ``tta_flip`` averaged with mirrors."""
@@ -166,6 +171,11 @@ class FaceTracks:
     max_missed: int = 5
     tracks: dict[int, _Track] = field(default_factory=dict)
     next_number: int = 0
+
+    def forget(self) -> None:
+        """Drops every face (after a gap in the frames, such as a reconnected camera); the next faces
+        get new numbers."""
+        self.tracks.clear()
 
     def follow(self, results: list[FaceResult]) -> list[int]:
         """The face numbers of ``results``, in their order; their probabilities are replaced by the
@@ -288,20 +298,11 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     smoothed over frames (``FaceTracks``); ``time`` is the frame's time in the video (its timestamp),
     or from a camera or a live stream the seconds since its first frame. A file that stops decoding before the frame
     count its header gives (truncated or damaged), or a camera or live stream that stops delivering
-    frames, ends with an ``unreadable`` row saying so; the rows of the frames read are kept."""
-    capture = (cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
-                                                         cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
-               if is_stream(source) else cv2.VideoCapture(source))
+    frames and cannot be reopened within ``predictor.stream_reconnect_s`` seconds, ends with an
+    ``unreadable`` row saying so; the rows of the frames read are kept. A reopened one goes on with the
+    next frame number on the same clock, its faces numbered afresh."""
+    capture = _open_video(source, predictor.max_image_pixels)
     name = shown_name(source)
-    if not capture.isOpened():
-        raise UnreadableImageError(f"{name}: cannot be opened as a video, stream or camera"
-                                   + (" (unreachable, or not a video stream?)" if is_stream(source) else ""))
-    if not isinstance(source, int):  # from the header, before a frame is decoded (OpenCV keeps that size after)
-        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        if width * height > predictor.max_image_pixels:
-            capture.release()
-            raise UnreadableImageError(f"{name}: its {width}x{height} frames are over the limit of "
-                                       f"{predictor.max_image_pixels:,} pixels (inference.max_image_pixels)")
     writer = None
     try:
         index, processed, boxes, ok = 0, 0, None, True
@@ -312,11 +313,20 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
         # a camera or a live stream (no frame count) runs on the clock: its timestamps, if any, are nominal
         live = isinstance(source, int) or (is_stream(source) and expected <= 0)
         started = None  # the clock starts with the first frame, not with a camera's warm-up
+        lost_since = None  # when a camera or live stream last stopped delivering frames
         while max_frames is None or index < max_frames:
             ok, frame = capture.read()
+            if not ok and live and index > 0 and predictor.stream_reconnect_s > 0:
+                lost_since = lost_since or time.monotonic()
+                capture.release()
+                reopened = _reopen(source, predictor, index, lost_since + predictor.stream_reconnect_s)
+                if reopened is not None:
+                    capture = reopened
+                    tracks.forget()  # who is in front of the camera now is not known
+                    continue
             if not ok:
                 break
-            started = started or time.monotonic()
+            started, lost_since = started or time.monotonic(), None
             if index % every == 0:
                 seconds = round(time.monotonic() - started, 3) if live else _video_time(capture, index, fps)
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
@@ -330,21 +340,25 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                     if writer is None:
                         annotate_dir.mkdir(parents=True, exist_ok=True)
                         target = annotated_path(annotate_dir, output_name(source), ".mp4")
+                        size = (frame.shape[1], frame.shape[0])
                         writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"),
-                                                 (capture.get(cv2.CAP_PROP_FPS) or 25) / every,
-                                                 (frame.shape[1], frame.shape[0]))
-                    writer.write(annotate(frame, results, numbers))
+                                                 (capture.get(cv2.CAP_PROP_FPS) or 25) / every, size)
+                    annotated = annotate(frame, results, numbers)
+                    # (a reconnected camera may send another size; the writer drops such frames silently)
+                    writer.write(annotated if annotated.shape[1::-1] == size else cv2.resize(annotated, size))
             index += 1
         if index == 0:
             raise UnreadableImageError(f"{name}: no frame could be read")
         if not ok:
             message = None
+            tried = (f" and could not be reopened within {predictor.stream_reconnect_s:g} s (stream_reconnect_s)"
+                     if lost_since is not None else "")
             if isinstance(source, int):  # a camera ends only when told to (--max-frames, Ctrl-C)
                 message = (f"{name}: stopped delivering frames after {index} (unplugged, or taken by another "
-                           f"program?); the rows of those frames are kept")
+                           f"program?){tried}; the rows of those frames are kept")
             elif live:  # a live stream has no end of its own
                 message = (f"{name}: the stream stopped delivering frames after {index} (ended, or the connection "
-                           f"was lost); the rows of those frames are kept")
+                           f"was lost){tried}; the rows of those frames are kept")
             elif index < expected - 1 - expected // 100:
                 # (headers may round the count a little)
                 message = (f"{name}: frames {index} to {expected - 1} could not be decoded (the file says it has "
@@ -356,6 +370,45 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
         capture.release()
         if writer is not None:
             writer.release()
+
+
+def _open_video(source: str | int, max_pixels: int) -> cv2.VideoCapture:
+    """An opened capture of a video file, stream URL or camera index, its frame size within
+    ``max_pixels`` (read from the header, before a frame is decoded: OpenCV keeps that size after)."""
+    capture = (cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                                         cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
+               if is_stream(source) else cv2.VideoCapture(source))
+    name = shown_name(source)
+    if not capture.isOpened():
+        raise UnreadableImageError(f"{name}: cannot be opened as a video, stream or camera"
+                                   + (" (unreachable, or not a video stream?)" if is_stream(source) else ""))
+    if not isinstance(source, int):
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if width * height > max_pixels:
+            capture.release()
+            raise UnreadableImageError(f"{name}: its {width}x{height} frames are over the limit of "
+                                       f"{max_pixels:,} pixels (inference.max_image_pixels)")
+    return capture
+
+
+def _reopen(source: str | int, predictor: EmotionPredictor, frames: int, deadline: float) -> cv2.VideoCapture | None:
+    """A camera or live stream that stopped delivering frames, opened again (an IP camera rebooting, a
+    dropped connection), tried at growing intervals (1 s, 2 s, ... at most 10 s) until ``deadline``
+    (``time.monotonic()``); None when it stays away."""
+    name, wait = shown_name(source), 1.0
+    logger.warning("%s: stopped delivering frames after %d; trying to reopen it for %.0f s", name, frames,
+                   max(deadline - time.monotonic(), 0))
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(wait, left))
+        wait = min(2 * wait, 10.0)
+        try:
+            capture = _open_video(source, predictor.max_image_pixels)
+        except UnreadableImageError as err:
+            logger.info("%s", err)
+            continue
+        logger.warning("%s: reopened; frames go on from %d (face numbers start afresh)", name, frames)
+        return capture
+    return None
 
 
 def frame_count(path: str) -> int | None:
