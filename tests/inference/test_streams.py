@@ -57,10 +57,11 @@ def test_an_unreachable_stream_is_named_without_its_password(tiny_model_file, tm
 
 
 @contextlib.contextmanager
-def mjpeg_camera(*connections: list[np.ndarray]):
+def mjpeg_camera(*connections: list[np.ndarray], fps: float | None = None):
     """An MJPEG stream over HTTP, as many IP cameras give one (no frame count, no end of its own): the
-    n-th request gets the frames (BGR) of the n-th of ``connections``, then the connection drops;
-    requests beyond them get a 503 (a camera gone for good). Yields its URL."""
+    n-th request gets the frames (BGR) of the n-th of ``connections``, ``fps`` a second (default: all
+    at once), then the connection drops; requests beyond them get a 503 (a camera gone for good).
+    Yields its URL."""
     encoded = [[cv2.imencode(".jpg", frame)[1].tobytes() for frame in frames] for frames in connections]
 
     class Camera(http.server.BaseHTTPRequestHandler):
@@ -73,6 +74,8 @@ def mjpeg_camera(*connections: list[np.ndarray]):
             self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
             self.end_headers()
             for jpeg in jpegs:
+                if fps:
+                    time.sleep(1 / fps)
                 self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
                                  % (len(jpeg), jpeg))
 
@@ -91,7 +94,8 @@ def test_a_live_stream_that_ends_keeps_its_rows_and_says_so(tiny_model_file, ast
     frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
     out = tmp_path / "rows.csv"
     with mjpeg_camera([frame] * 6) as url:
-        assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out), "--reconnect", "0"]) == 1
+        assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out), "--reconnect", "0",
+                         "--all-frames"]) == 1  # (no frame skipped however slow this machine is)
     rows = pd.read_csv(out)
     assert (rows["status"].iloc[:6] == "ok").all() and rows["frame"].iloc[:6].tolist() == list(range(6))
     assert rows["time"].iloc[0] == 0 and rows["time"].iloc[:6].is_monotonic_increasing  # by the clock
@@ -114,18 +118,54 @@ def test_a_live_stream_that_drops_is_reopened_and_goes_on(tiny_model_file, astro
         took = time.monotonic() - started
     rows = pd.read_csv(out)
     faces = rows[rows["status"] == "ok"]
-    assert faces["frame"].tolist() == list(range(12))
-    assert faces["face"].tolist() == [0] * 6 + [1] * 6  # after the gap, who is there is not known
-    assert faces["time"].is_monotonic_increasing and faces["time"].iloc[6] - faces["time"].iloc[5] >= 0.9  # the wait
+    # each connection's frames come at once: those the classifier had no time for are skipped, never
+    # the newest before the gap
+    frames = faces["frame"].tolist()
+    assert frames == sorted(frames) and set(frames) <= set(range(12)) and {5, 11} <= set(frames)
+    assert (faces["face"] == (faces["frame"] >= 6).astype(int)).all()  # after the gap, who is there is not known
+    assert faces["time"].is_monotonic_increasing
+    before, after = faces[faces["frame"] <= 5]["time"].max(), faces[faces["frame"] >= 6]["time"].min()
+    assert after - before >= 0.9  # the wait before it was reopened
     last = rows.iloc[-1]
     assert last["status"] == "unreadable" and last["frame"] == 12
     assert "stopped delivering frames after 12" in last["message"]
     assert "could not be reopened within 4 s" in last["message"]
     assert 4 <= took < 30  # tried for the 4 s asked, not for ever
-    assert pd.read_csv(summary)["frames"].tolist() == [6, 6]
+    assert pd.read_csv(summary)["frames"].tolist() == faces["face"].value_counts().sort_index().tolist()
     annotated = cv2.VideoCapture(str(next((tmp_path / "ann").glob("*_annotated.mp4"))))
     # the frames after the reopening are in the video too, at its size
-    assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == 12 and annotated.get(cv2.CAP_PROP_FRAME_WIDTH) == 640
+    assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == len(faces) and annotated.get(cv2.CAP_PROP_FRAME_WIDTH) == 640
+
+
+def test_a_camera_faster_than_classifying_is_followed_without_falling_behind(tiny_model_file, astronaut_rgb,
+                                                                             tmp_path, monkeypatch, capfd):
+    """A camera sending 25 frames/s to a classifier that takes over 0.1 s a frame: by default the newest
+    frame is classified each time and the ones there was no time for are skipped, so the results keep
+    up; ``--all-frames`` classifies every frame, falling behind."""
+    from deepfer_kedro.inference.predict import EmotionPredictor
+
+    classify = EmotionPredictor.predict_frame
+
+    def slowly(self, image, boxes=None):
+        time.sleep(0.1)
+        return classify(self, image, boxes)
+
+    monkeypatch.setattr(EmotionPredictor, "predict_frame", slowly)
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
+    classified = {}
+    for mode in ("newest", "--all-frames"):
+        out = tmp_path / "rows.csv"
+        with mjpeg_camera([frame] * 20, fps=25) as url:
+            assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out), "--reconnect", "0",
+                             *([mode] if mode.startswith("--") else [])]) == 1  # the stream ends
+        rows = pd.read_csv(out)
+        assert rows["time"].dropna().is_monotonic_increasing
+        classified[mode] = rows.loc[rows["status"] == "ok", "frame"].tolist()
+        assert rows["status"].iloc[-1] == "unreadable" and "after 20" in rows["message"].iloc[-1]
+    assert classified["--all-frames"] == list(range(20))
+    assert 2 <= len(classified["newest"]) < 15 and classified["newest"][-1] == 19  # the last frame, not 2 s late
+    assert classified["newest"] == sorted(classified["newest"])
+    assert f"{20 - len(classified['newest'])} of 20 frames were skipped to keep up" in capfd.readouterr().err
 
 
 def test_a_stream_that_never_answers_is_given_up(tiny_model_file, tmp_path, monkeypatch):

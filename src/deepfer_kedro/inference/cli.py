@@ -118,6 +118,9 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--smooth", type=_smoothing, help="video or camera: weight of a face's earlier frames in "
                          "its probabilities (0: each frame on its own); default: inference.video_smoothing in conf/")
     predict.add_argument("--max-frames", type=_positive_int, help="video or camera: stop after this many frames")
+    predict.add_argument("--all-frames", action="store_true", default=None, help="camera or live stream: "
+                         "classify every frame, however far behind the camera that falls (default: the newest frame "
+                         "each time, skipping those there was no time for; inference.live_all_frames)")
     predict.add_argument("--reconnect", type=_seconds, metavar="SECONDS", help="camera or live stream: when it "
                          "stops delivering frames, keep trying to reopen it for this long (0: end at once, inf: for "
                          "ever); default: inference.stream_reconnect_s in conf/")
@@ -258,6 +261,7 @@ def predict(args: argparse.Namespace) -> int:
         "detect_faces": False if args.no_detect else None, "align_faces": False if args.no_align else None,
         "max_image_pixels": args.max_pixels,
         "video_smoothing": args.smooth, "stream_reconnect_s": args.reconnect,
+        "live_all_frames": args.all_frames,
         "detector": {"kind": args.detector, "haar": {"max_width": args.detector_width}}}
     try:
         predictor = load_predictor(args.model, settings)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,8 +87,8 @@ class EmotionPredictor:
     ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their options), ``detect_faces``
     (False: every image is already one face crop, as FER2013's own images are),
     ``max_image_pixels`` (larger images are refused before decoding), ``video_smoothing``
-    (``FaceTracks``) and ``stream_reconnect_s`` (how long a camera or live stream that stops delivering
-    frames is tried again, ``predict_video``)."""
+    (``FaceTracks``), and for a camera or live stream ``stream_reconnect_s`` and ``live_all_frames``
+    (``LiveFrames``)."""
 
     model: Any
     settings: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +108,7 @@ class EmotionPredictor:
         self.stream_reconnect_s = float(self.settings.get("stream_reconnect_s", STREAM_RECONNECT_S))
         if not self.stream_reconnect_s >= 0:
             raise ValueError(f"inference.stream_reconnect_s must be at least 0, not {self.stream_reconnect_s}")
+        self.live_all_frames = bool(self.settings.get("live_all_frames", False))
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities for (N, 48, 48) uint8 faces; with ``tta_flip`` averaged with mirrors."""
@@ -296,80 +299,194 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     frames; the frames between reuse the last boxes, which keeps a label on every frame at a
     fraction of the detection cost. A face keeps its number from frame to frame, and its emotion is
     smoothed over frames (``FaceTracks``); ``time`` is the frame's time in the video (its timestamp),
-    or from a camera or a live stream the seconds since its first frame. A file that stops decoding before the frame
-    count its header gives (truncated or damaged), or a camera or live stream that stops delivering
-    frames and cannot be reopened within ``predictor.stream_reconnect_s`` seconds, ends with an
-    ``unreadable`` row saying so; the rows of the frames read are kept. A reopened one goes on with the
-    next frame number on the same clock, its faces numbered afresh."""
+    or from a camera or a live stream the seconds since its first frame came (``LiveFrames``: read
+    as they come, the ones classification cannot keep up with skipped, and reopened when it stops
+    delivering them). A file that stops decoding before the frame count its header gives (truncated
+    or damaged), or a camera or live stream that stops delivering frames and cannot be reopened,
+    ends with an ``unreadable`` row saying so; the rows of the frames read are kept."""
     capture = _open_video(source, predictor.max_image_pixels)
     name = shown_name(source)
+    nominal_fps = capture.get(cv2.CAP_PROP_FPS)  # the annotated video's
+    fps = 0.0 if isinstance(source, int) else nominal_fps
+    count = 0.0 if isinstance(source, int) else capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    expected = int(count) if math.isfinite(count) else 0
+    # a camera or a live stream (no frame count) runs on the clock: its timestamps, if any, are nominal
+    live = isinstance(source, int) or (is_stream(source) and expected <= 0)
+    frames = LiveFrames(source, capture, predictor) if live else VideoFrames(capture, fps)
     writer = None
     try:
-        index, processed, boxes, ok = 0, 0, None, True
+        processed, boxes, size = 0, None, (0, 0)
         tracks = FaceTracks(predictor.video_smoothing)
-        fps = 0.0 if isinstance(source, int) else capture.get(cv2.CAP_PROP_FPS)
-        count = 0.0 if isinstance(source, int) else capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        expected = int(count) if math.isfinite(count) else 0
-        # a camera or a live stream (no frame count) runs on the clock: its timestamps, if any, are nominal
-        live = isinstance(source, int) or (is_stream(source) and expected <= 0)
-        started = None  # the clock starts with the first frame, not with a camera's warm-up
-        lost_since = None  # when a camera or live stream last stopped delivering frames
-        while max_frames is None or index < max_frames:
-            ok, frame = capture.read()
-            if not ok and live and index > 0 and predictor.stream_reconnect_s > 0:
-                lost_since = lost_since or time.monotonic()
-                capture.release()
-                reopened = _reopen(source, predictor, index, lost_since + predictor.stream_reconnect_s)
-                if reopened is not None:
-                    capture = reopened
-                    tracks.forget()  # who is in front of the camera now is not known
-                    continue
-            if not ok:
+        for index, seconds, frame in frames:
+            if frame is None:  # reopened: who is in front of the camera now is not known
+                tracks.forget()
+                continue
+            if max_frames is not None and index >= max_frames:
                 break
-            started, lost_since = started or time.monotonic(), None
-            if index % every == 0:
-                seconds = round(time.monotonic() - started, 3) if live else _video_time(capture, index, fps)
-                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                if processed % detect_every == 0 and predictor.detect_faces:
-                    boxes = predictor.detector.detect(gray)
-                processed += 1
-                results = predictor.predict_frame(gray, boxes)
-                numbers = tracks.follow(results)
-                yield from result_rows(name, index, results, numbers, seconds)
-                if annotate_dir is not None:
-                    if writer is None:
-                        annotate_dir.mkdir(parents=True, exist_ok=True)
-                        target = annotated_path(annotate_dir, output_name(source), ".mp4")
-                        size = (frame.shape[1], frame.shape[0])
-                        writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"),
-                                                 (capture.get(cv2.CAP_PROP_FPS) or 25) / every, size)
-                    annotated = annotate(frame, results, numbers)
-                    # (a reconnected camera may send another size; the writer drops such frames silently)
-                    writer.write(annotated if annotated.shape[1::-1] == size else cv2.resize(annotated, size))
-            index += 1
-        if index == 0:
-            raise UnreadableImageError(f"{name}: no frame could be read")
-        if not ok:
+            if index % every:
+                continue
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            if processed % detect_every == 0 and predictor.detect_faces:
+                boxes = predictor.detector.detect(gray)
+            processed += 1
+            results = predictor.predict_frame(gray, boxes)
+            numbers = tracks.follow(results)
+            yield from result_rows(name, index, results, numbers, seconds)
+            if annotate_dir is not None:
+                if writer is None:
+                    annotate_dir.mkdir(parents=True, exist_ok=True)
+                    target = annotated_path(annotate_dir, output_name(source), ".mp4")
+                    size = (frame.shape[1], frame.shape[0])
+                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), (nominal_fps or 25) / every,
+                                             size)
+                annotated = annotate(frame, results, numbers)
+                # (a reopened camera may send another size; the writer would drop such frames silently)
+                writer.write(annotated if annotated.shape[1::-1] == size else cv2.resize(annotated, size))
+        else:
+            if frames.count == 0:
+                raise UnreadableImageError(f"{name}: no frame could be read")
             message = None
             tried = (f" and could not be reopened within {predictor.stream_reconnect_s:g} s (stream_reconnect_s)"
-                     if lost_since is not None else "")
+                     if live and frames.tried_to_reopen else "")
             if isinstance(source, int):  # a camera ends only when told to (--max-frames, Ctrl-C)
-                message = (f"{name}: stopped delivering frames after {index} (unplugged, or taken by another "
+                message = (f"{name}: stopped delivering frames after {frames.count} (unplugged, or taken by another "
                            f"program?){tried}; the rows of those frames are kept")
             elif live:  # a live stream has no end of its own
-                message = (f"{name}: the stream stopped delivering frames after {index} (ended, or the connection "
-                           f"was lost){tried}; the rows of those frames are kept")
-            elif index < expected - 1 - expected // 100:
+                message = (f"{name}: the stream stopped delivering frames after {frames.count} (ended, or the "
+                           f"connection was lost){tried}; the rows of those frames are kept")
+            elif frames.count < expected - 1 - expected // 100:
                 # (headers may round the count a little)
-                message = (f"{name}: frames {index} to {expected - 1} could not be decoded (the file says it has "
-                           f"{expected}: truncated or damaged); the rows of the first {index} frames are kept")
+                message = (f"{name}: frames {frames.count} to {expected - 1} could not be decoded (the file says it "
+                           f"has {expected}: truncated or damaged); the rows of the first {frames.count} frames "
+                           f"are kept")
             if message:
                 logger.error("%s", message)
-                yield {**unreadable_row(name, message), "frame": index}
+                yield {**unreadable_row(name, message), "frame": frames.count}
     finally:
-        capture.release()
+        frames.close()
         if writer is not None:
             writer.release()
+
+
+class VideoFrames:
+    """A video file's frames as ``(index, seconds into the video, frame)``, read one by one."""
+
+    def __init__(self, capture: cv2.VideoCapture, fps: float) -> None:
+        self.capture, self.fps, self.count = capture, fps, 0  # count: the frames read
+
+    def __iter__(self) -> Iterator[tuple[int, float | None, np.ndarray]]:
+        while (frame := self.capture.read()[1]) is not None:
+            self.count += 1
+            yield self.count - 1, _video_time(self.capture, self.count - 1, self.fps), frame
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class LiveFrames:
+    """A camera's or live stream's frames as ``(index, seconds since the first came, frame)``.
+
+    They are read on a thread of their own as they come, and the classifier gets the newest each
+    time, so that its results keep up with the camera: when classifying is slower than the camera,
+    the frames it had no time for are skipped (``benchmarks/live_lag.py``: 0.07 s behind a 1080p
+    camera at 30 frames/s on 2 cores, median, where reading every frame one by one, as
+    ``live_all_frames`` does, was 1.0 s behind). A source that stops delivering frames is reopened, tried for up to
+    ``stream_reconnect_s`` seconds (an IP camera rebooting, a dropped connection); a frame of None
+    marks the gap. The index counts every frame the source delivered, skipped ones too."""
+
+    def __init__(self, source: str | int, capture: cv2.VideoCapture, predictor: EmotionPredictor) -> None:
+        self.source, self.capture = source, capture
+        self.max_pixels, self.reconnect_s = predictor.max_image_pixels, predictor.stream_reconnect_s
+        self.count = self.skipped = 0
+        self.tried_to_reopen = False  # and in vain, once the frames have ended
+        self._waiting: deque[tuple[int, float, np.ndarray | None]] = deque()
+        self._changed = threading.Condition()
+        self._ended, self._error = False, None
+        self._stop = threading.Event()
+        self._started: float | None = None
+        self._reader = None
+        if not predictor.live_all_frames:
+            self._reader = threading.Thread(target=self._read_all, name=f"frames of {shown_name(source)}", daemon=True)
+            self._reader.start()
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray | None]]:
+        if self._reader is None:  # every frame, one by one
+            while (item := self._next_frame()) is not None:
+                yield item
+            return
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._waiting or self._ended)
+                if self._error is not None:
+                    raise self._error
+                if not self._waiting:
+                    return
+                item = self._waiting.popleft()
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._reader is not None:
+            self._reader.join(STREAM_TIMEOUT_MS / 1000 + 1)  # a read ends within its timeout
+        else:
+            self.capture.release()
+        if self.skipped:
+            logger.info("%s: %d of %d frames were skipped to keep up with it (classifying them was slower than it "
+                        "delivered them; inference.live_all_frames: true classifies all, falling behind)",
+                        shown_name(self.source), self.skipped, self.count)
+
+    def _next_frame(self) -> tuple[int, float, np.ndarray | None] | None:
+        """The next frame from the source, reopened when it stopped (a frame of None says so); None
+        when it stays away."""
+        ok, frame = self.capture.read()
+        if not ok:
+            if self.count == 0 or self.reconnect_s <= 0 or self._stop.is_set() or not self._reopen():
+                return None
+            return self.count, 0.0, None
+        arrived = time.monotonic()
+        self._started = self._started or arrived
+        self.count += 1
+        return self.count - 1, round(arrived - self._started, 3), frame
+
+    def _read_all(self) -> None:
+        try:
+            while not self._stop.is_set() and (item := self._next_frame()) is not None:
+                with self._changed:
+                    # a frame still waiting when a newer one comes is skipped (a gap marker never is)
+                    if self._waiting and self._waiting[-1][2] is not None and item[2] is not None:
+                        self._waiting.pop()
+                        self.skipped += 1
+                    self._waiting.append(item)
+                    self._changed.notify()
+        except BaseException as err:  # raised in the classifying thread
+            self._error = err
+        finally:
+            self.capture.release()
+            with self._changed:
+                self._ended = True
+                self._changed.notify()
+
+    def _reopen(self) -> bool:
+        """Opens the source again, tried at growing intervals (1 s, 2 s, ... at most 10 s) for up to
+        ``reconnect_s``; whether it came back."""
+        name, wait, deadline = shown_name(self.source), 1.0, time.monotonic() + self.reconnect_s
+        self.tried_to_reopen = True
+        logger.warning("%s: stopped delivering frames after %d; trying to reopen it for %g s", name, self.count,
+                       self.reconnect_s)
+        self.capture.release()
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stop.wait(min(wait, left)):
+                return False
+            wait = min(2 * wait, 10.0)
+            try:
+                self.capture = _open_video(self.source, self.max_pixels)
+            except UnreadableImageError as err:
+                logger.info("%s", err)
+                continue
+            logger.warning("%s: reopened; frames go on from %d (face numbers start afresh)", name, self.count)
+            self.tried_to_reopen = False
+            return True
+        return False
 
 
 def _open_video(source: str | int, max_pixels: int) -> cv2.VideoCapture:
@@ -389,26 +506,6 @@ def _open_video(source: str | int, max_pixels: int) -> cv2.VideoCapture:
             raise UnreadableImageError(f"{name}: its {width}x{height} frames are over the limit of "
                                        f"{max_pixels:,} pixels (inference.max_image_pixels)")
     return capture
-
-
-def _reopen(source: str | int, predictor: EmotionPredictor, frames: int, deadline: float) -> cv2.VideoCapture | None:
-    """A camera or live stream that stopped delivering frames, opened again (an IP camera rebooting, a
-    dropped connection), tried at growing intervals (1 s, 2 s, ... at most 10 s) until ``deadline``
-    (``time.monotonic()``); None when it stays away."""
-    name, wait = shown_name(source), 1.0
-    logger.warning("%s: stopped delivering frames after %d; trying to reopen it for %.0f s", name, frames,
-                   max(deadline - time.monotonic(), 0))
-    while (left := deadline - time.monotonic()) > 0:
-        time.sleep(min(wait, left))
-        wait = min(2 * wait, 10.0)
-        try:
-            capture = _open_video(source, predictor.max_image_pixels)
-        except UnreadableImageError as err:
-            logger.info("%s", err)
-            continue
-        logger.warning("%s: reopened; frames go on from %d (face numbers start afresh)", name, frames)
-        return capture
-    return None
 
 
 def frame_count(path: str) -> int | None:
