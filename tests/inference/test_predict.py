@@ -225,6 +225,9 @@ def test_a_camera_that_stops_delivering_frames_is_reported(predictor, astronaut_
         def isOpened(self):
             return len(plugged_in) <= 2  # opens twice
 
+        def get(self, prop):
+            return 0.0  # as OpenCV for what a camera does not say
+
         def read(self):
             self.frames -= 1
             return (True, frame) if self.frames >= 0 else (False, None)
