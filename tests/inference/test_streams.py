@@ -2,6 +2,7 @@
 
 import contextlib
 import http.server
+import re
 import threading
 import time
 
@@ -165,7 +166,9 @@ def test_a_camera_faster_than_classifying_is_followed_without_falling_behind(tin
     assert classified["--all-frames"] == list(range(20))
     assert 2 <= len(classified["newest"]) < 15 and classified["newest"][-1] == 19  # the last frame, not 2 s late
     assert classified["newest"] == sorted(classified["newest"])
-    assert f"{20 - len(classified['newest'])} of 20 frames were skipped to keep up" in capfd.readouterr().err
+    said = capfd.readouterr().err
+    assert f"{20 - len(classified['newest'])} of 20 frames were skipped to keep up" in said
+    assert re.search(r"first frame at 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 \(time 0\)", said)
 
 
 def test_a_stream_that_never_answers_is_given_up(tiny_model_file, tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import re
@@ -444,7 +445,10 @@ class LiveFrames:
                 return None
             return self.count, 0.0, None
         arrived = time.monotonic()
-        self._started = self._started or arrived
+        if self._started is None:  # what time 0 in the table is, for lining rows up with the world's clock
+            self._started = arrived
+            logger.info("%s: first frame at %s (time 0)", shown_name(self.source),
+                        datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"))
         self.count += 1
         return self.count - 1, round(arrived - self._started, 3), frame
 
