@@ -134,8 +134,9 @@ def test_a_live_stream_that_drops_is_reopened_and_goes_on(tiny_model_file, astro
     assert 4 <= took < 30  # tried for the 4 s asked, not for ever
     assert pd.read_csv(summary)["frames"].tolist() == faces["face"].value_counts().sort_index().tolist()
     annotated = cv2.VideoCapture(str(next((tmp_path / "ann").glob("*_annotated.mp4"))))
-    # the frames after the reopening are in the video too, at its size
-    assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == len(faces) and annotated.get(cv2.CAP_PROP_FRAME_WIDTH) == 640
+    # the frames after the reopening are in the video too, at its size, each standing in for those skipped before it
+    assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == frames[-1] - frames[0] + 1
+    assert annotated.get(cv2.CAP_PROP_FRAME_WIDTH) == 640
 
 
 def test_a_camera_faster_than_classifying_is_followed_without_falling_behind(tiny_model_file, astronaut_rgb,
@@ -155,14 +156,17 @@ def test_a_camera_faster_than_classifying_is_followed_without_falling_behind(tin
     frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
     classified = {}
     for mode in ("newest", "--all-frames"):
-        out = tmp_path / "rows.csv"
+        out, annotated = tmp_path / "rows.csv", tmp_path / mode
         with mjpeg_camera([frame] * 20, fps=25) as url:
             assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out), "--reconnect", "0",
-                             *([mode] if mode.startswith("--") else [])]) == 1  # the stream ends
+                             "--annotate", str(annotated), *([mode] if mode.startswith("--") else [])]) == 1
         rows = pd.read_csv(out)
         assert rows["time"].dropna().is_monotonic_increasing
         classified[mode] = rows.loc[rows["status"] == "ok", "frame"].tolist()
-        assert rows["status"].iloc[-1] == "unreadable" and "after 20" in rows["message"].iloc[-1]
+        assert rows["status"].iloc[-1] == "unreadable" and "after 20" in rows["message"].iloc[-1]  # it ended
+        # the annotated video plays in the camera's time: a frame for each the camera sent from the first classified
+        video = cv2.VideoCapture(str(next(annotated.glob("*_annotated.mp4"))))
+        assert video.get(cv2.CAP_PROP_FRAME_COUNT) == 20 - classified[mode][0]
     assert classified["--all-frames"] == list(range(20))
     assert 2 <= len(classified["newest"]) < 15 and classified["newest"][-1] == 19  # the last frame, not 2 s late
     assert classified["newest"] == sorted(classified["newest"])

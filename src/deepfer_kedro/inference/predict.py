@@ -316,7 +316,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     frames = LiveFrames(source, capture, predictor) if live else VideoFrames(capture, fps)
     writer = None
     try:
-        processed, boxes, size = 0, None, (0, 0)
+        processed, boxes, size, written = 0, None, (0, 0), None
         tracks = FaceTracks(predictor.video_smoothing)
         for index, seconds, frame in frames:
             if frame is None:  # reopened: who is in front of the camera now is not known
@@ -342,7 +342,11 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                                              size)
                 annotated = annotate(frame, results, numbers)
                 # (a reopened camera may send another size; the writer would drop such frames silently)
-                writer.write(annotated if annotated.shape[1::-1] == size else cv2.resize(annotated, size))
+                annotated = annotated if annotated.shape[1::-1] == size else cv2.resize(annotated, size)
+                # a live frame stands in for those skipped before it, so the video plays in the camera's time
+                for _ in range(1 if written is None else max((index - written) // every, 1)):
+                    writer.write(annotated)
+                written = index
         else:
             if frames.count == 0:
                 raise UnreadableImageError(f"{name}: no frame could be read")
