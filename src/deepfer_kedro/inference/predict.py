@@ -395,9 +395,10 @@ class LiveFrames:
     time, so that its results keep up with the camera: when classifying is slower than the camera,
     the frames it had no time for are skipped (``benchmarks/live_lag.py``: 0.04-0.07 s behind a
     1080p camera at 30 frames/s on 2 cores, median, where reading every frame one by one, as
-    ``live_all_frames`` does, was 0.5-1.0 s behind). A source that stops delivering frames is reopened, tried for up to
-    ``stream_reconnect_s`` seconds (an IP camera rebooting, a dropped connection); a frame of None
-    marks the gap. The index counts every frame the source delivered, skipped ones too."""
+    ``live_all_frames`` does, was 0.5-1.0 s behind). A source that stops delivering frames is
+    reopened, tried for up to ``stream_reconnect_s`` seconds (an IP camera rebooting, a dropped
+    connection); a frame of None marks the gap. The index counts every frame the source delivered,
+    skipped ones too."""
 
     def __init__(self, source: str | int, capture: cv2.VideoCapture, predictor: EmotionPredictor) -> None:
         self.source, self.capture = source, capture
