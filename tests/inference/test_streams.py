@@ -105,6 +105,22 @@ def test_a_live_stream_that_ends_keeps_its_rows_and_says_so(tiny_model_file, ast
     assert "reopened" not in last["message"]
 
 
+def test_inputs_after_a_live_stream_wait_for_its_end_and_are_warned_of(tiny_model_file, astronaut_rgb, clip,
+                                                                       tmp_path, capfd):
+    """A live stream has no end of its own, so a file given after it is read only when it ends: said at
+    once, not discovered hours later; a video file before others is not warned of."""
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
+    out = tmp_path / "rows.csv"
+    with mjpeg_camera([frame] * 3) as url:
+        assert cli.main(["predict", str(clip), url, str(clip), "--model", str(tiny_model_file), "-o", str(out),
+                         "--reconnect", "0"]) == 1
+    said = capfd.readouterr().err
+    assert f"{url} is live: the 1 input(s) after it are read only when it ends" in said
+    assert said.count("is live") == 1  # the first clip is a file
+    files = pd.read_csv(out)["file"]
+    assert files[files != files.shift()].tolist() == [str(clip), url, str(clip)]  # each read, in turn
+
+
 def test_a_live_stream_that_drops_is_reopened_and_goes_on(tiny_model_file, astronaut_rgb, tmp_path):
     """An IP camera that drops the connection once (a reboot, a network blip) and then comes back: the
     run goes on from the next frame number on the same clock, the face gets a new number; when the

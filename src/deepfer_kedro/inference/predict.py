@@ -294,7 +294,7 @@ def predict_image(predictor: EmotionPredictor, path: str,
 
 def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: Path | None = None,
                   every: int = 1, max_frames: int | None = None,
-                  detect_every: int = 1) -> Iterator[dict[str, Any]]:
+                  detect_every: int = 1, inputs_after: int = 0) -> Iterator[dict[str, Any]]:
     """Rows for every ``every``-th frame of a video file, a stream URL (``is_stream``; its password is
     never written out) or a camera index. Faces are detected on every ``detect_every``-th of those
     frames; the frames between reuse the last boxes, which keeps a label on every frame at a
@@ -304,7 +304,8 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     as they come, the ones classification cannot keep up with skipped, and reopened when it stops
     delivering them). A file that stops decoding before the frame count its header gives (truncated
     or damaged), or a camera or live stream that stops delivering frames and cannot be reopened,
-    ends with an ``unreadable`` row saying so; the rows of the frames read are kept."""
+    ends with an ``unreadable`` row saying so; the rows of the frames read are kept. ``inputs_after``:
+    how many inputs wait for this one to end (a live one is warned of)."""
     capture = _open_video(source, predictor.max_image_pixels)
     name = shown_name(source)
     nominal_fps = capture.get(cv2.CAP_PROP_FPS)  # the annotated video's
@@ -313,6 +314,9 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     expected = int(count) if math.isfinite(count) else 0
     # a camera or a live stream (no frame count) runs on the clock: its timestamps, if any, are nominal
     live = isinstance(source, int) or (is_stream(source) and expected <= 0)
+    if live and inputs_after:  # it has no end of its own: they would wait without a word
+        logger.warning("%s is live: the %d input(s) after it are read only when it ends; run one deepfer predict "
+                       "per live camera", name, inputs_after)
     frames = LiveFrames(source, capture, predictor) if live else VideoFrames(capture, fps)
     writer = None
     try:
@@ -542,10 +546,11 @@ def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: P
                   every: int = 1, max_frames: int | None = None, detect_every: int = 1) -> Iterator[dict[str, Any]]:
     """Rows for each image, video or stream URL; a file that cannot be read gives an ``unreadable`` row
     naming it, and the others still run."""
-    for path in paths:
+    for number, path in enumerate(paths, 1):
         try:
             if Path(path).suffix.lower() in VIDEO_SUFFIXES or is_stream(path):
-                yield from predict_video(predictor, path, annotate_dir, every, max_frames, detect_every)
+                yield from predict_video(predictor, path, annotate_dir, every, max_frames, detect_every,
+                                         inputs_after=len(paths) - number)
             else:
                 yield from predict_image(predictor, path, annotate_dir)
         except (UnreadableImageError, FileNotFoundError) as err:
