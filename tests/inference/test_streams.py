@@ -191,6 +191,33 @@ def test_a_camera_faster_than_classifying_is_followed_without_falling_behind(tin
     assert re.search(r"first frame at 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 \(time 0\)", said)
 
 
+def test_a_camera_run_stopped_by_sigterm_keeps_its_rows_and_summary(tiny_model_file, astronaut_rgb, tmp_path):
+    """``systemctl stop`` and ``docker stop`` send SIGTERM: the run ends as with Ctrl-C (exit 143), its
+    rows, summary and timeline written, not killed half-way."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (640, 480))
+    out, summary, annotated = tmp_path / "rows.csv", tmp_path / "faces.csv", tmp_path / "ann"
+    with mjpeg_camera([frame] * 3000, fps=10) as url:  # 5 minutes: ended only by the signal
+        run = subprocess.Popen([str(Path(sys.executable).parent / "deepfer"), "predict", url, "--model",
+                                str(tiny_model_file), "-o", str(out), "--summary", str(summary),
+                                "--annotate", str(annotated)], stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while (not out.exists() or out.read_text().count("\n") < 4) and time.monotonic() < deadline:
+            time.sleep(0.2)  # until a few frames are in
+        run.send_signal(signal.SIGTERM)
+        _, said = run.communicate(timeout=60)
+    assert run.returncode == 143, said
+    assert "Stopped by SIGTERM" in said
+    rows = pd.read_csv(out)
+    assert len(rows) >= 3 and (rows["status"] == "ok").all()
+    assert pd.read_csv(summary)["frames"].sum() == len(rows)
+    assert len(list(annotated.glob("*_timeline.png"))) == 1
+
+
 def test_a_stream_that_never_answers_is_given_up(tiny_model_file, tmp_path, monkeypatch):
     """A camera that takes the connection and sends nothing (hung, or behind a broken proxy) is given
     up after DeepFER's open timeout (1 s here; OpenCV's own is 30 s)."""

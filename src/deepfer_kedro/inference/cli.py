@@ -14,8 +14,9 @@ import json
 import logging
 import math
 import shlex
+import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -237,6 +238,24 @@ def save_served_model(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``systemctl stop``, ``docker stop``, ``kill``): a run ends as with Ctrl-C, its rows,
+    summary and timelines kept."""
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Makes SIGTERM raise ``Terminated`` in this (the main) thread; returns what puts the handler it
+    replaced back (nothing is changed where signals cannot be handled: not the main thread)."""
+    def stop(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def predict(args: argparse.Namespace) -> int:
     if not args.inputs and args.camera is None:
         parser().error("give image or video files, folders, or --camera N")
@@ -285,6 +304,7 @@ def predict(args: argparse.Namespace) -> int:
     progress = tqdm(total=len(paths), desc="Classifying", unit="file", mininterval=0.5,
                     disable=not args.output or args.camera is not None)
     done_file, frames = None, None
+    restore_sigterm = _sigterm_as_interrupt()
     try:
         for row in rows:
             if row["file"] != done_file:
@@ -300,14 +320,16 @@ def predict(args: argparse.Namespace) -> int:
             if row["status"] == Status.NO_FACE and row["frame"] is None:
                 images_without_face += 1
         progress.update(int(done_file is not None))
-    except KeyboardInterrupt:  # also how a camera run ends: its summary and timeline are still written
-        logger.error("Interrupted: the %d row(s) finished so far are in %s", writer.count, args.output or "stdout")
+    except KeyboardInterrupt as stop:  # also how a camera run ends: its summary and timeline are still written
+        logger.error("%s: the %d row(s) finished so far are in %s", "Stopped by SIGTERM" if isinstance(
+            stop, Terminated) else "Interrupted", writer.count, args.output or "stdout")
         _write_summaries(summaries, args.summary, annotate_dir)
-        return 130
+        return 143 if isinstance(stop, Terminated) else 130
     except UnreadableImageError as err:  # a camera that cannot be opened
         logger.error("%s", err)
         return 2
     finally:
+        restore_sigterm()
         writer.close()
         progress.close()
     _write_summaries(summaries, args.summary, annotate_dir)
