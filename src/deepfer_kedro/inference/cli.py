@@ -87,7 +87,8 @@ def parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify the faces in images, folders, videos or a camera")
     predict.add_argument("inputs", nargs="*", help="image or video files, folders of them, or video stream URLs "
                          "(rtsp://, http(s)://, ...: an IP camera)")
-    predict.add_argument("--camera", type=_camera_index, help="a camera index (e.g. 0) instead of files")
+    predict.add_argument("--camera", type=_camera_index, action="append", help="a camera index (e.g. 0); give it "
+                         "again for more cameras: cameras and streams are read side by side, after the files")
     predict.add_argument("--model", help="a .keras or .onnx file, an MLflow URI (runs:/..., models:/deepfer@champion), "
                          "or 'default' (the shipped model); default: the catalog's latest trained_model of the "
                          "project in the current folder, or the shipped model when it has none or when the run's "
@@ -256,6 +257,17 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
+def _rows_finished_before(rows: Iterator[dict], stop: KeyboardInterrupt) -> Iterator[dict]:
+    """The rows that were finished when ``stop`` came while one was being written out: the stop is
+    passed into ``rows`` (which stops its sources, ending their videos, and gives the rows still
+    waiting: ``predict_side_by_side``)."""
+    try:
+        yield rows.throw(stop)  # type: ignore[attr-defined]
+        yield from rows
+    except (KeyboardInterrupt, StopIteration):
+        return
+
+
 def predict(args: argparse.Namespace) -> int:
     if not args.inputs and args.camera is None:
         parser().error("give image or video files, folders, or --camera N")
@@ -293,34 +305,43 @@ def predict(args: argparse.Namespace) -> int:
         logger.error("%s (conf/base/parameters_inference.yml)", err)
         return 2
     annotate_dir = Path(args.annotate) if args.annotate else None
-    rows: Iterator[dict] = (
-        predict_video(predictor, args.camera, annotate_dir, args.every, args.max_frames, args.detect_every)
-        if args.camera is not None
-        else predict_paths(predictor, paths, annotate_dir, args.every, args.max_frames, args.detect_every))
+    cameras = args.camera or []
+    rows: Iterator[dict] = (  # one camera alone that cannot be opened is an error of the command (exit 2)
+        predict_video(predictor, cameras[0], annotate_dir, args.every, args.max_frames, args.detect_every)
+        if cameras and not paths and len(cameras) == 1
+        else predict_paths(predictor, paths, annotate_dir, args.every, args.max_frames, args.detect_every, cameras))
     counts: dict[str, int] = {}
     summaries = FaceSummaries()
     images_without_face = 0
     # on stdout the table shows the progress; into a file, a bar on stderr does
     progress = tqdm(total=len(paths), desc="Classifying", unit="file", mininterval=0.5,
                     disable=not args.output or args.camera is not None)
-    done_file, frames = None, None
+    done_file, frames, seen = None, None, set()
     restore_sigterm = _sigterm_as_interrupt()
+
+    def take(row: dict) -> None:
+        writer.write(row)
+        summaries.add(row)
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+
     try:
         for row in rows:
-            if row["file"] != done_file:
+            if row["file"] not in seen:  # (streams read side by side take turns: counted once)
                 progress.update(int(done_file is not None))
+                seen.add(row["file"])
+            if row["file"] != done_file:
                 done_file = row["file"]
                 frames = frame_count(done_file) if not progress.disable and row["frame"] is not None else None
             if row["frame"] is not None and not progress.disable:  # a long video: its frames too
                 progress.set_postfix_str(f"{Path(done_file).name} frame {row['frame'] + 1}"
                                          + (f"/{frames}" if frames else ""), refresh=False)
-            writer.write(row)
-            summaries.add(row)
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
+            take(row)
             if row["status"] == Status.NO_FACE and row["frame"] is None:
                 images_without_face += 1
         progress.update(int(done_file is not None))
     except KeyboardInterrupt as stop:  # also how a camera run ends: its summary and timeline are still written
+        for row in _rows_finished_before(rows, stop):
+            take(row)
         logger.error("%s: the %d row(s) finished so far are in %s", "Stopped by SIGTERM" if isinstance(
             stop, Terminated) else "Interrupted", writer.count, args.output or "stdout")
         _write_summaries(summaries, args.summary, annotate_dir)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import math
+import queue
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ from deepfer_kedro.inference.faces import (
 from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS, ROW_COLUMNS, Status
 
 __all__ = ["ROW_COLUMNS", "EmotionPredictor", "FaceResult", "FaceTracks", "Status", "predict_paths",
-           "predict_video"]
+           "predict_side_by_side", "predict_video"]
 
 logger = logging.getLogger(__name__)
 
@@ -293,8 +296,9 @@ def predict_image(predictor: EmotionPredictor, path: str,
 
 
 def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: Path | None = None,
-                  every: int = 1, max_frames: int | None = None,
-                  detect_every: int = 1, inputs_after: int = 0) -> Iterator[dict[str, Any]]:
+                  every: int = 1, max_frames: int | None = None, detect_every: int = 1,
+                  halt: threading.Event | None = None,
+                  turns: AbstractContextManager[Any] | None = None) -> Iterator[dict[str, Any]]:
     """Rows for every ``every``-th frame of a video file, a stream URL (``is_stream``; its password is
     never written out) or a camera index. Faces are detected on every ``detect_every``-th of those
     frames; the frames between reuse the last boxes, which keeps a label on every frame at a
@@ -304,8 +308,9 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     as they come, the ones classification cannot keep up with skipped, and reopened when it stops
     delivering them). A file that stops decoding before the frame count its header gives (truncated
     or damaged), or a camera or live stream that stops delivering frames and cannot be reopened,
-    ends with an ``unreadable`` row saying so; the rows of the frames read are kept. ``inputs_after``:
-    how many inputs wait for this one to end (a live one is warned of)."""
+    ends with an ``unreadable`` row saying so; the rows of the frames read are kept. ``halt`` ends it
+    from another thread, ``turns`` is held while its faces are found and classified (both for
+    ``predict_side_by_side``)."""
     capture = _open_video(source, predictor.max_image_pixels)
     name = shown_name(source)
     nominal_fps = capture.get(cv2.CAP_PROP_FPS)  # the annotated video's
@@ -314,15 +319,15 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     expected = int(count) if math.isfinite(count) else 0
     # a camera or a live stream (no frame count) runs on the clock: its timestamps, if any, are nominal
     live = isinstance(source, int) or (is_stream(source) and expected <= 0)
-    if live and inputs_after:  # it has no end of its own: they would wait without a word
-        logger.warning("%s is live: the %d input(s) after it are read only when it ends; run one deepfer predict "
-                       "per live camera", name, inputs_after)
-    frames = LiveFrames(source, capture, predictor) if live else VideoFrames(capture, fps)
+    frames = LiveFrames(source, capture, predictor, halt) if live else VideoFrames(capture, fps)
+    turns = turns or contextlib.nullcontext()
     writer = None
     try:
         processed, boxes, size, written = 0, None, (0, 0), None
         tracks = FaceTracks(predictor.video_smoothing)
         for index, seconds, frame in frames:
+            if halt is not None and halt.is_set():
+                break
             if frame is None:  # reopened: who is in front of the camera now is not known
                 tracks.forget()
                 continue
@@ -331,10 +336,11 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
             if index % every:
                 continue
             gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            if processed % detect_every == 0 and predictor.detect_faces:
-                boxes = predictor.detector.detect(gray)
+            with turns:
+                if processed % detect_every == 0 and predictor.detect_faces:
+                    boxes = predictor.detector.detect(gray)
+                results = predictor.predict_frame(gray, boxes)
             processed += 1
-            results = predictor.predict_frame(gray, boxes)
             numbers = tracks.follow(results)
             yield from result_rows(name, index, results, numbers, seconds)
             if annotate_dir is not None:
@@ -352,6 +358,8 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                     writer.write(annotated)
                 written = index
         else:
+            if halt is not None and halt.is_set():  # stopped from outside, while waiting for a frame
+                return
             if frames.count == 0:
                 raise UnreadableImageError(f"{name}: no frame could be read")
             message = None
@@ -404,8 +412,9 @@ class LiveFrames:
     connection); a frame of None marks the gap. The index counts every frame the source delivered,
     skipped ones too."""
 
-    def __init__(self, source: str | int, capture: cv2.VideoCapture, predictor: EmotionPredictor) -> None:
-        self.source, self.capture = source, capture
+    def __init__(self, source: str | int, capture: cv2.VideoCapture, predictor: EmotionPredictor,
+                 halt: threading.Event | None = None) -> None:
+        self.source, self.capture, self.halt = source, capture, halt or threading.Event()
         self.max_pixels, self.reconnect_s = predictor.max_image_pixels, predictor.stream_reconnect_s
         self.count = self.skipped = 0
         self.tried_to_reopen = False  # and in vain, once the frames have ended
@@ -421,12 +430,14 @@ class LiveFrames:
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray | None]]:
         if self._reader is None:  # every frame, one by one
-            while (item := self._next_frame()) is not None:
+            while not self.halt.is_set() and (item := self._next_frame()) is not None:
                 yield item
             return
-        while True:
+        while not self.halt.is_set():
             with self._changed:
-                self._changed.wait_for(lambda: self._waiting or self._ended)
+                # (in slices: a halt from another thread comes without a notify)
+                if not self._changed.wait_for(lambda: self._waiting or self._ended, timeout=0.25):
+                    continue
                 if self._error is not None:
                     raise self._error
                 if not self._waiting:
@@ -450,7 +461,7 @@ class LiveFrames:
         when it stays away."""
         ok, frame = self.capture.read()
         if not ok:
-            if self.count == 0 or self.reconnect_s <= 0 or self._stop.is_set() or not self._reopen():
+            if self.count == 0 or self.reconnect_s <= 0 or self._stopped(0) or not self._reopen():
                 return None
             return self.count, 0.0, None
         arrived = time.monotonic()
@@ -463,7 +474,7 @@ class LiveFrames:
 
     def _read_all(self) -> None:
         try:
-            while not self._stop.is_set() and (item := self._next_frame()) is not None:
+            while not self._stopped(0) and (item := self._next_frame()) is not None:
                 with self._changed:
                     # a frame still waiting when a newer one comes is skipped (a gap marker never is)
                     if self._waiting and self._waiting[-1][2] is not None and item[2] is not None:
@@ -479,6 +490,15 @@ class LiveFrames:
                 self._ended = True
                 self._changed.notify()
 
+    def _stopped(self, within: float) -> bool:
+        """Whether it was closed or halted, waiting up to ``within`` seconds for either."""
+        deadline = time.monotonic() + within
+        while not (self._stop.is_set() or self.halt.is_set()):
+            if (left := deadline - time.monotonic()) <= 0:
+                return False
+            self._stop.wait(min(left, 0.25))
+        return True
+
     def _reopen(self) -> bool:
         """Opens the source again, tried at growing intervals (1 s, 2 s, ... at most 10 s) for up to
         ``reconnect_s``; whether it came back."""
@@ -488,7 +508,7 @@ class LiveFrames:
                        self.reconnect_s)
         self.capture.release()
         while (left := deadline - time.monotonic()) > 0:
-            if self._stop.wait(min(wait, left)):
+            if self._stopped(min(wait, left)):
                 return False
             wait = min(2 * wait, 10.0)
             try:
@@ -543,16 +563,129 @@ def _video_time(capture: cv2.VideoCapture, index: int, fps: float) -> float | No
 
 
 def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: Path | None = None,
-                  every: int = 1, max_frames: int | None = None, detect_every: int = 1) -> Iterator[dict[str, Any]]:
-    """Rows for each image, video or stream URL; a file that cannot be read gives an ``unreadable`` row
-    naming it, and the others still run."""
-    for number, path in enumerate(paths, 1):
+                  every: int = 1, max_frames: int | None = None, detect_every: int = 1,
+                  cameras: Iterable[int] = ()) -> Iterator[dict[str, Any]]:
+    """Rows for each image and video file, one after another in the order given, then for the stream
+    URLs and ``cameras``: side by side when there are several (``predict_side_by_side``), since a live
+    one has no end of its own. An input that cannot be read gives an ``unreadable`` row naming it, and
+    the others still run."""
+    streams = [*(path for path in paths if is_stream(path)), *cameras]
+    for path in paths:
+        if is_stream(path):
+            continue
         try:
-            if Path(path).suffix.lower() in VIDEO_SUFFIXES or is_stream(path):
-                yield from predict_video(predictor, path, annotate_dir, every, max_frames, detect_every,
-                                         inputs_after=len(paths) - number)
+            if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+                yield from predict_video(predictor, path, annotate_dir, every, max_frames, detect_every)
             else:
                 yield from predict_image(predictor, path, annotate_dir)
         except (UnreadableImageError, FileNotFoundError) as err:
             logger.error("%s", err)
             yield unreadable_row(shown_name(path), err)
+    if len(streams) > 1:
+        yield from predict_side_by_side(predictor, streams, annotate_dir, every, max_frames, detect_every)
+    elif streams:
+        try:
+            yield from predict_video(predictor, streams[0], annotate_dir, every, max_frames, detect_every)
+        except UnreadableImageError as err:
+            logger.error("%s", err)
+            yield unreadable_row(shown_name(streams[0]), err)
+
+
+class TurnTaking:
+    """A lock handed over in the order it was asked for: with ``threading.Lock`` the thread that has
+    just let go may take it again at once, and one camera could keep the classifier from the others."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._next_ticket = self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._changed:
+            ticket, self._next_ticket = self._next_ticket, self._next_ticket + 1
+            self._changed.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._changed:
+            self._serving += 1
+            self._changed.notify_all()
+
+
+_ENDED = object()  # a source's thread is done
+
+
+def predict_side_by_side(predictor: EmotionPredictor, sources: list[str | int], annotate_dir: Path | None = None,
+                         every: int = 1, max_frames: int | None = None,
+                         detect_every: int = 1) -> Iterator[dict[str, Any]]:
+    """The rows of several cameras and streams read at once (``predict_video``, each on a thread of
+    its own), as they come. They take turns at finding and classifying faces (``TurnTaking``), each
+    with its newest frame, so a camera gets a share of the classifier however many there are. One
+    that cannot be opened or stops gives its ``unreadable`` row, and the others go on. When this
+    stops (Ctrl-C, SIGTERM) all of them are stopped and their finished rows still come out before
+    the interrupt goes on."""
+    rows: queue.Queue[Any] = queue.Queue(maxsize=64 * len(sources))  # a reader of the rows that stalls holds
+    halt, turns = threading.Event(), TurnTaking()                    # the threads up, not memory
+
+    def put(item: Any) -> None:
+        while not halt.is_set():
+            try:
+                rows.put(item, timeout=0.25)
+                return
+            except queue.Full:
+                continue
+
+    def run(source: str | int) -> None:
+        try:
+            video = predict_video(predictor, source, annotate_dir, every, max_frames, detect_every, halt, turns)
+            try:
+                for row in video:
+                    put(row)
+            finally:
+                video.close()  # its annotated video is finished before the thread ends
+        except UnreadableImageError as err:
+            logger.error("%s", err)
+            put(unreadable_row(shown_name(source), err))
+        except BaseException as err:  # raised where the rows are read
+            put(err)
+        finally:
+            put(_ENDED)
+
+    threads = [threading.Thread(target=run, args=(source,), name=f"rows of {shown_name(source)}", daemon=True)
+               for source in sources]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            try:
+                item = rows.get(timeout=0.25)  # (in slices: Ctrl-C and SIGTERM are handled between them)
+            except queue.Empty:
+                continue
+            if item is _ENDED:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    except KeyboardInterrupt:
+        halt.set()
+        _join_all(threads)
+        yield from _drained(rows)  # the rows finished before the stop
+        raise
+    finally:
+        halt.set()
+        _join_all(threads)
+
+
+def _join_all(threads: list[threading.Thread]) -> None:
+    deadline = time.monotonic() + STREAM_TIMEOUT_MS / 1000 + 2  # a read ends within its timeout
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0))
+
+
+def _drained(rows: queue.Queue[Any]) -> list[dict[str, Any]]:
+    items = []
+    while True:
+        try:
+            items.append(rows.get_nowait())
+        except queue.Empty:
+            return [item for item in items if isinstance(item, dict)]
