@@ -58,11 +58,11 @@ def test_an_unreachable_stream_is_named_without_its_password(tiny_model_file, tm
 
 
 @contextlib.contextmanager
-def mjpeg_camera(*connections: list[np.ndarray], fps: float | None = None):
+def mjpeg_camera(*connections: list[np.ndarray], fps: float | None = None, start_after: float = 0.0):
     """An MJPEG stream over HTTP, as many IP cameras give one (no frame count, no end of its own): the
     n-th request gets the frames (BGR) of the n-th of ``connections``, ``fps`` a second (default: all
-    at once), then the connection drops; requests beyond them get a 503 (a camera gone for good).
-    Yields its URL."""
+    at once), the first ``start_after`` seconds after the request, then the connection drops;
+    requests beyond them get a 503 (a camera gone for good). Yields its URL."""
     encoded = [[cv2.imencode(".jpg", frame)[1].tobytes() for frame in frames] for frames in connections]
 
     class Camera(http.server.BaseHTTPRequestHandler):
@@ -74,6 +74,7 @@ def mjpeg_camera(*connections: list[np.ndarray], fps: float | None = None):
             self.send_response(200)
             self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
             self.end_headers()
+            time.sleep(start_after)
             for jpeg in jpegs:
                 if fps:
                     time.sleep(1 / fps)
@@ -108,10 +109,12 @@ def test_a_live_stream_that_ends_keeps_its_rows_and_says_so(tiny_model_file, ast
 def test_files_come_first_and_live_streams_are_read_side_by_side(tiny_model_file, astronaut_rgb, clip, tmp_path):
     """Two IP cameras and a file, the file given between them: the file is read first (a live stream
     has no end of its own, so a file after it would wait for ever), then both cameras at once, their
-    rows interleaved as they come, each with its own annotated video, timeline and end."""
+    rows interleaved as they come, their times on one clock, each with its own annotated video,
+    timeline and end."""
     frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (320, 240))
     out, annotated = tmp_path / "rows.csv", tmp_path / "ann"
-    with mjpeg_camera([frame] * 20, fps=10) as door, mjpeg_camera([frame[:, ::-1]] * 20, fps=10) as hall:
+    with (mjpeg_camera([frame] * 20, fps=10) as door,
+          mjpeg_camera([frame[:, ::-1]] * 20, fps=10, start_after=1.0) as hall):
         assert cli.main(["predict", door, str(clip), hall, "--model", str(tiny_model_file), "-o", str(out),
                          "--annotate", str(annotated), "--reconnect", "0"]) == 1  # (the cameras end)
     rows = pd.read_csv(out)
@@ -120,6 +123,8 @@ def test_files_come_first_and_live_streams_are_read_side_by_side(tiny_model_file
     where = {url: files.index[files == url] for url in (door, hall)}
     # side by side: each camera's rows began before the other's ended
     assert where[door].min() < where[hall].max() and where[hall].min() < where[door].max()
+    # one clock: the hall camera's first frame came about a second after the door's, and says so
+    assert rows.loc[where[door], "time"].iloc[0] < 0.5 <= 0.8 <= rows.loc[where[hall], "time"].iloc[0]
     for url in (door, hall):
         mine = rows[files == url]
         assert (mine["status"].iloc[:-1] == "ok").all() and len(mine) >= 3

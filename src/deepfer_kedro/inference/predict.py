@@ -12,7 +12,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,10 +294,53 @@ def predict_image(predictor: EmotionPredictor, path: str,
     return result_rows(path, None, results)
 
 
+class TurnTaking:
+    """A lock handed over in the order it was asked for: with ``threading.Lock`` the thread that has
+    just let go may take it again at once, and one camera could keep the classifier from the others."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._next_ticket = self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._changed:
+            ticket, self._next_ticket = self._next_ticket, self._next_ticket + 1
+            self._changed.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._changed:
+            self._serving += 1
+            self._changed.notify_all()
+
+
+class LiveClock:
+    """Seconds since the first frame of any of the live sources that share it came: one clock for
+    the cameras of a run, so that their rows line up."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started: float | None = None
+
+    def seconds(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            self._started = now if self._started is None else self._started
+            return round(now - self._started, 3)
+
+
+@dataclass
+class SideBySide:
+    """What the sources read at the same time share (``predict_side_by_side``): a halt for all of
+    them, turns at the detector and model, and a clock."""
+
+    halt: threading.Event = field(default_factory=threading.Event)
+    turns: TurnTaking = field(default_factory=TurnTaking)
+    clock: LiveClock = field(default_factory=LiveClock)
+
+
 def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: Path | None = None,
                   every: int = 1, max_frames: int | None = None, detect_every: int = 1,
-                  halt: threading.Event | None = None,
-                  turns: AbstractContextManager[Any] | None = None) -> Iterator[dict[str, Any]]:
+                  together: SideBySide | None = None) -> Iterator[dict[str, Any]]:
     """Rows for every ``every``-th frame of a video file, a stream URL (``is_stream``; its password is
     never written out) or a camera index. Faces are detected on every ``detect_every``-th of those
     frames; the frames between reuse the last boxes, which keeps a label on every frame at a
@@ -308,9 +350,8 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     as they come, the ones classification cannot keep up with skipped, and reopened when it stops
     delivering them). A file that stops decoding before the frame count its header gives (truncated
     or damaged), or a camera or live stream that stops delivering frames and cannot be reopened,
-    ends with an ``unreadable`` row saying so; the rows of the frames read are kept. ``halt`` ends it
-    from another thread, ``turns`` is held while its faces are found and classified (both for
-    ``predict_side_by_side``)."""
+    ends with an ``unreadable`` row saying so; the rows of the frames read are kept. ``together``: what
+    it shares with the sources read at the same time (``predict_side_by_side``)."""
     capture = _open_video(source, predictor.max_image_pixels)
     name = shown_name(source)
     nominal_fps = capture.get(cv2.CAP_PROP_FPS)  # the annotated video's
@@ -319,14 +360,15 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     expected = int(count) if math.isfinite(count) else 0
     # a camera or a live stream (no frame count) runs on the clock: its timestamps, if any, are nominal
     live = isinstance(source, int) or (is_stream(source) and expected <= 0)
-    frames = LiveFrames(source, capture, predictor, halt) if live else VideoFrames(capture, fps)
-    turns = turns or contextlib.nullcontext()
+    frames = LiveFrames(source, capture, predictor, together) if live else VideoFrames(capture, fps)
+    halt = together.halt if together else threading.Event()
+    turns = together.turns if together else contextlib.nullcontext()
     writer = None
     try:
         processed, boxes, size, written = 0, None, (0, 0), None
         tracks = FaceTracks(predictor.video_smoothing)
         for index, seconds, frame in frames:
-            if halt is not None and halt.is_set():
+            if halt.is_set():
                 break
             if frame is None:  # reopened: who is in front of the camera now is not known
                 tracks.forget()
@@ -358,7 +400,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
                     writer.write(annotated)
                 written = index
         else:
-            if halt is not None and halt.is_set():  # stopped from outside, while waiting for a frame
+            if halt.is_set():  # stopped from outside, while waiting for a frame
                 return
             if frames.count == 0:
                 raise UnreadableImageError(f"{name}: no frame could be read")
@@ -401,7 +443,8 @@ class VideoFrames:
 
 
 class LiveFrames:
-    """A camera's or live stream's frames as ``(index, seconds since the first came, frame)``.
+    """A camera's or live stream's frames as ``(index, seconds since the first came, frame)`` (the
+    first of any of the sources read side by side: ``LiveClock``).
 
     They are read on a thread of their own as they come, and the classifier gets the newest each
     time, so that its results keep up with the camera: when classifying is slower than the camera,
@@ -413,8 +456,10 @@ class LiveFrames:
     skipped ones too."""
 
     def __init__(self, source: str | int, capture: cv2.VideoCapture, predictor: EmotionPredictor,
-                 halt: threading.Event | None = None) -> None:
-        self.source, self.capture, self.halt = source, capture, halt or threading.Event()
+                 together: SideBySide | None = None) -> None:
+        self.source, self.capture = source, capture
+        together = together or SideBySide()
+        self.halt, self.clock = together.halt, together.clock
         self.max_pixels, self.reconnect_s = predictor.max_image_pixels, predictor.stream_reconnect_s
         self.count = self.skipped = 0
         self.tried_to_reopen = False  # and in vain, once the frames have ended
@@ -422,7 +467,6 @@ class LiveFrames:
         self._changed = threading.Condition()
         self._ended, self._error = False, None
         self._stop = threading.Event()
-        self._started: float | None = None
         self._reader = None
         if not predictor.live_all_frames:
             self._reader = threading.Thread(target=self._read_all, name=f"frames of {shown_name(source)}", daemon=True)
@@ -464,13 +508,12 @@ class LiveFrames:
             if self.count == 0 or self.reconnect_s <= 0 or self._stopped(0) or not self._reopen():
                 return None
             return self.count, 0.0, None
-        arrived = time.monotonic()
-        if self._started is None:  # what time 0 in the table is, for lining rows up with the world's clock
-            self._started = arrived
-            logger.info("%s: first frame at %s (time 0)", shown_name(self.source),
-                        datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"))
+        seconds = self.clock.seconds()
+        if self.count == 0:  # for lining rows up with the world's clock
+            logger.info("%s: first frame at %s (time %g)", shown_name(self.source),
+                        datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"), seconds)
         self.count += 1
-        return self.count - 1, round(arrived - self._started, 3), frame
+        return self.count - 1, seconds, frame
 
     def _read_all(self) -> None:
         try:
@@ -591,25 +634,6 @@ def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: P
             yield unreadable_row(shown_name(streams[0]), err)
 
 
-class TurnTaking:
-    """A lock handed over in the order it was asked for: with ``threading.Lock`` the thread that has
-    just let go may take it again at once, and one camera could keep the classifier from the others."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._next_ticket = self._serving = 0
-
-    def __enter__(self) -> None:
-        with self._changed:
-            ticket, self._next_ticket = self._next_ticket, self._next_ticket + 1
-            self._changed.wait_for(lambda: self._serving == ticket)
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._changed:
-            self._serving += 1
-            self._changed.notify_all()
-
-
 _ENDED = object()  # a source's thread is done
 
 
@@ -617,13 +641,15 @@ def predict_side_by_side(predictor: EmotionPredictor, sources: list[str | int], 
                          every: int = 1, max_frames: int | None = None,
                          detect_every: int = 1) -> Iterator[dict[str, Any]]:
     """The rows of several cameras and streams read at once (``predict_video``, each on a thread of
-    its own), as they come. They take turns at finding and classifying faces (``TurnTaking``), each
-    with its newest frame, so a camera gets a share of the classifier however many there are. One
-    that cannot be opened or stops gives its ``unreadable`` row, and the others go on. When this
-    stops (Ctrl-C, SIGTERM) all of them are stopped and their finished rows still come out before
-    the interrupt goes on."""
-    rows: queue.Queue[Any] = queue.Queue(maxsize=64 * len(sources))  # a reader of the rows that stalls holds
-    halt, turns = threading.Event(), TurnTaking()                    # the threads up, not memory
+    its own), as they come, their ``time`` on one clock (0: the first frame of any of them). They take
+    turns at finding and classifying faces (``TurnTaking``), each with its newest frame, so a camera
+    gets a share of the classifier however many there are. One that cannot be opened or stops gives
+    its ``unreadable`` row, and the others go on. When this stops (Ctrl-C, SIGTERM) all of them are
+    stopped and their finished rows still come out before the interrupt goes on."""
+    # bounded: a reader of the rows that stalls holds the threads up, not memory
+    rows: queue.Queue[Any] = queue.Queue(maxsize=64 * len(sources))
+    together = SideBySide()
+    halt = together.halt
 
     def put(item: Any) -> None:
         while not halt.is_set():
@@ -635,7 +661,7 @@ def predict_side_by_side(predictor: EmotionPredictor, sources: list[str | int], 
 
     def run(source: str | int) -> None:
         try:
-            video = predict_video(predictor, source, annotate_dir, every, max_frames, detect_every, halt, turns)
+            video = predict_video(predictor, source, annotate_dir, every, max_frames, detect_every, together)
             try:
                 for row in video:
                     put(row)
