@@ -613,25 +613,18 @@ def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: P
     one has no end of its own. An input that cannot be read gives an ``unreadable`` row naming it, and
     the others still run."""
     streams = [*(path for path in paths if is_stream(path)), *cameras]
-    for path in paths:
-        if is_stream(path):
-            continue
+    one_by_one = [path for path in paths if not is_stream(path)] + (streams if len(streams) == 1 else [])
+    for source in one_by_one:
         try:
-            if Path(path).suffix.lower() in VIDEO_SUFFIXES:
-                yield from predict_video(predictor, path, annotate_dir, every, max_frames, detect_every)
+            if isinstance(source, int) or is_stream(source) or Path(source).suffix.lower() in VIDEO_SUFFIXES:
+                yield from predict_video(predictor, source, annotate_dir, every, max_frames, detect_every)
             else:
-                yield from predict_image(predictor, path, annotate_dir)
+                yield from predict_image(predictor, source, annotate_dir)
         except (UnreadableImageError, FileNotFoundError) as err:
             logger.error("%s", err)
-            yield unreadable_row(shown_name(path), err)
+            yield unreadable_row(shown_name(source), err)
     if len(streams) > 1:
         yield from predict_side_by_side(predictor, streams, annotate_dir, every, max_frames, detect_every)
-    elif streams:
-        try:
-            yield from predict_video(predictor, streams[0], annotate_dir, every, max_frames, detect_every)
-        except UnreadableImageError as err:
-            logger.error("%s", err)
-            yield unreadable_row(shown_name(streams[0]), err)
 
 
 _ENDED = object()  # a source's thread is done
