@@ -30,6 +30,7 @@ from deepfer_kedro.inference.predict import (
     annotated_path,
     expand_inputs,
     frame_count,
+    is_stream,
     output_name,
     predict_paths,
     predict_video,
@@ -313,10 +314,11 @@ def predict(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     summaries = FaceSummaries()
     images_without_face = 0
-    # on stdout the table shows the progress; into a file, a bar on stderr does
+    # on stdout the table shows the progress; into a file, a bar on stderr does (not for cameras or streams
+    # read side by side: they end together, if ever)
     progress = tqdm(total=len(paths), desc="Classifying", unit="file", mininterval=0.5,
-                    disable=not args.output or args.camera is not None)
-    done_file, frames, seen = None, None, set()
+                    disable=not args.output or bool(cameras) or sum(map(is_stream, paths)) > 1)
+    done_file, frames = None, None
     restore_sigterm = _sigterm_as_interrupt()
 
     def take(row: dict) -> None:
@@ -326,10 +328,8 @@ def predict(args: argparse.Namespace) -> int:
 
     try:
         for row in rows:
-            if row["file"] not in seen:  # (streams read side by side take turns: counted once)
-                progress.update(int(done_file is not None))
-                seen.add(row["file"])
             if row["file"] != done_file:
+                progress.update(int(done_file is not None))
                 done_file = row["file"]
                 frames = frame_count(done_file) if not progress.disable and row["frame"] is not None else None
             if row["frame"] is not None and not progress.disable:  # a long video: its frames too
