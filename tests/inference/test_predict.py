@@ -185,6 +185,10 @@ def test_video_faces_keep_their_numbers_from_frame_to_frame(predictor, astronaut
 def test_smoothing_out_of_range_is_refused(tiny_model_file, astronaut_rgb, tmp_path, capsys, monkeypatch):
     with pytest.raises(ValueError, match="video_smoothing"):
         EmotionPredictor(load_keras_model(tiny_model_file), {"video_smoothing": 1.0})
+    with pytest.raises(ValueError, match="live_max_fps must be above 0"):
+        EmotionPredictor(load_keras_model(tiny_model_file), {"live_max_fps": 0})
+    with pytest.raises(ValueError, match="set one of them"):
+        EmotionPredictor(load_keras_model(tiny_model_file), {"live_max_fps": 2, "live_all_frames": True})
     # set so in a project's conf/: deepfer predict names the setting and the file, without a traceback
     project = tmp_path / "project"
     (project / "conf" / "base").mkdir(parents=True)

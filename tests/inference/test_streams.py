@@ -169,8 +169,8 @@ def test_a_stop_while_a_row_is_written_stops_the_cameras_and_keeps_their_rows(ti
 
 
 def test_cameras_side_by_side_take_turns_at_the_classifier(tiny_model_file, astronaut_rgb, tmp_path, monkeypatch):
-    """``--camera 0 --camera 1``: both are read, and their frames are never classified at once (the
-    detector and the model are shared, and not made for two threads at a time)."""
+    """``--camera 0 --camera 1``: both are read, and their faces are never classified at once (the
+    model is shared, and a Keras model is not made for two threads at a time)."""
     from deepfer_kedro.inference.predict import EmotionPredictor
 
     frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (320, 240))
@@ -307,6 +307,22 @@ def test_a_camera_faster_than_classifying_is_followed_without_falling_behind(tin
     said = capfd.readouterr().err
     assert f"{20 - len(classified['newest'])} of 20 frames were skipped to keep up" in said
     assert re.search(r"first frame at 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 \(time 0\)", said)
+
+
+def test_max_fps_spaces_the_frames_classified(tiny_model_file, astronaut_rgb, tmp_path, capfd):
+    """``--max-fps 5`` on a camera sending 25 frames/s: at most 5 frames a second are classified, each
+    the newest when its time comes; the others are skipped and counted."""
+    frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (320, 240))
+    out = tmp_path / "rows.csv"
+    with mjpeg_camera([frame] * 40, fps=25) as url:
+        assert cli.main(["predict", url, "--model", str(tiny_model_file), "-o", str(out), "--reconnect", "0",
+                         "--max-fps", "5"]) == 1  # (the camera ends)
+    rows = pd.read_csv(out)
+    classified = rows[rows["status"] == "ok"]
+    assert 3 <= len(classified) <= 12  # 1.6 s of frames
+    assert classified["time"].diff().dropna().min() >= 0.15  # 0.2 s apart, less a camera frame's 0.04
+    assert "stopped delivering frames after 40" in rows["message"].iloc[-1]
+    assert f"{40 - len(classified)} of 40 frames were skipped (at most 5 a second" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("cameras", [1, 2])

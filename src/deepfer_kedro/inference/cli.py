@@ -75,6 +75,13 @@ def _smoothing(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be above 0 frames a second, not {value}")
+    return value
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if not 0 <= value:  # inf: for ever
@@ -124,6 +131,9 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--all-frames", action="store_true", default=None, help="camera or live stream: "
                          "classify every frame, however far behind the camera that falls (default: the newest frame "
                          "each time, skipping those there was no time for; inference.live_all_frames)")
+    predict.add_argument("--max-fps", type=_rate, metavar="FPS", help="camera or live stream: classify at most "
+                         "this many frames a second, the newest each time (less work a camera); default: "
+                         "inference.live_max_fps in conf/ (null: as many as classifying keeps up with)")
     predict.add_argument("--reconnect", type=_seconds, metavar="SECONDS", help="camera or live stream: when it "
                          "stops delivering frames, keep trying to reopen it for this long (0: end at once, inf: for "
                          "ever); default: inference.stream_reconnect_s in conf/")
@@ -272,6 +282,8 @@ def _rows_finished_before(rows: Iterator[dict], stop: KeyboardInterrupt) -> Iter
 def predict(args: argparse.Namespace) -> int:
     if not args.inputs and args.camera is None:
         parser().error("give image or video files, folders, or --camera N")
+    if args.all_frames and args.max_fps:
+        parser().error("--all-frames classifies every frame and --max-fps skips frames: give one of them")
     paths = expand_inputs(args.inputs)
     if args.inputs and not paths:
         logger.error("No image or video files in %s", ", ".join(args.inputs))
@@ -293,7 +305,7 @@ def predict(args: argparse.Namespace) -> int:
         "detect_faces": False if args.no_detect else None, "align_faces": False if args.no_align else None,
         "max_image_pixels": args.max_pixels,
         "video_smoothing": args.smooth, "stream_reconnect_s": args.reconnect,
-        "live_all_frames": args.all_frames,
+        "live_all_frames": args.all_frames, "live_max_fps": args.max_fps,
         "detector": {"kind": args.detector, "haar": {"max_width": args.detector_width}}}
     try:
         predictor = load_predictor(args.model, settings)

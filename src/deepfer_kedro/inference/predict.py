@@ -90,8 +90,8 @@ class EmotionPredictor:
     ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their options), ``detect_faces``
     (False: every image is already one face crop, as FER2013's own images are),
     ``max_image_pixels`` (larger images are refused before decoding), ``video_smoothing``
-    (``FaceTracks``), and for a camera or live stream ``stream_reconnect_s`` and ``live_all_frames``
-    (``LiveFrames``)."""
+    (``FaceTracks``), and for a camera or live stream ``stream_reconnect_s``, ``live_all_frames`` and
+    ``live_max_fps`` (``LiveFrames``)."""
 
     model: Any
     settings: dict[str, Any] = field(default_factory=dict)
@@ -112,6 +112,14 @@ class EmotionPredictor:
         if not self.stream_reconnect_s >= 0:
             raise ValueError(f"inference.stream_reconnect_s must be at least 0, not {self.stream_reconnect_s}")
         self.live_all_frames = bool(self.settings.get("live_all_frames", False))
+        self.live_max_fps = self.settings.get("live_max_fps")
+        if self.live_max_fps is not None:
+            self.live_max_fps = float(self.live_max_fps)
+            if not 0 < self.live_max_fps < math.inf:
+                raise ValueError(f"inference.live_max_fps must be above 0 (or null: no limit), not {self.live_max_fps}")
+            if self.live_all_frames:
+                raise ValueError("inference.live_max_fps skips frames and inference.live_all_frames: true classifies "
+                                 "every one: set one of them")
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities for (N, 48, 48) uint8 faces; with ``tta_flip`` averaged with mirrors."""
@@ -363,6 +371,9 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
     frames = LiveFrames(source, capture, predictor, together) if live else VideoFrames(capture, fps)
     halt = together.halt if together else threading.Event()
     turns = together.turns if together else contextlib.nullcontext()
+    # read side by side, each source finds faces with a detector of its own (one is not made for two threads,
+    # and finding faces takes most of a frame's time), and takes turns at the model
+    detector = make_detector(predictor.settings.get("detector")) if together else predictor.detector
     writer = None
     try:
         processed, boxes, size, written = 0, None, (0, 0), None
@@ -378,9 +389,9 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
             if index % every:
                 continue
             gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            if processed % detect_every == 0 and predictor.detect_faces:
+                boxes = detector.detect(gray)
             with turns:
-                if processed % detect_every == 0 and predictor.detect_faces:
-                    boxes = predictor.detector.detect(gray)
                 results = predictor.predict_frame(gray, boxes)
             processed += 1
             numbers = tracks.follow(results)
@@ -453,7 +464,8 @@ class LiveFrames:
     ``live_all_frames`` does, was 0.5-1.0 s behind). A source that stops delivering frames is
     reopened, tried for up to ``stream_reconnect_s`` seconds (an IP camera rebooting, a dropped
     connection); a frame of None marks the gap. The index counts every frame the source delivered,
-    skipped ones too."""
+    skipped ones too. ``live_max_fps`` spaces the frames given out at least 1/fps seconds apart,
+    each the newest when its time comes (less work a camera, for many cameras or a small machine)."""
 
     def __init__(self, source: str | int, capture: cv2.VideoCapture, predictor: EmotionPredictor,
                  together: SideBySide | None = None) -> None:
@@ -461,6 +473,7 @@ class LiveFrames:
         together = together or SideBySide()
         self.halt, self.clock = together.halt, together.clock
         self.max_pixels, self.reconnect_s = predictor.max_image_pixels, predictor.stream_reconnect_s
+        self.max_fps = predictor.live_max_fps
         self.count = self.skipped = 0
         self.tried_to_reopen = False  # and in vain, once the frames have ended
         self._waiting: deque[tuple[int, float, np.ndarray | None]] = deque()
@@ -477,7 +490,10 @@ class LiveFrames:
             while not self.halt.is_set() and (item := self._next_frame()) is not None:
                 yield item
             return
+        due = 0.0  # when the next frame may be given out (live_max_fps)
         while not self.halt.is_set():
+            if self._stopped(due - time.monotonic()):
+                return
             with self._changed:
                 # (in slices: a halt from another thread comes without a notify)
                 if not self._changed.wait_for(lambda: self._waiting or self._ended, timeout=0.25):
@@ -487,6 +503,8 @@ class LiveFrames:
                 if not self._waiting:
                     return
                 item = self._waiting.popleft()
+            if self.max_fps and item[2] is not None:
+                due = time.monotonic() + 1 / self.max_fps
             yield item
 
     def close(self) -> None:
@@ -495,7 +513,10 @@ class LiveFrames:
             self._reader.join(STREAM_TIMEOUT_MS / 1000 + 1)  # a read ends within its timeout
         else:
             self.capture.release()
-        if self.skipped:
+        if self.skipped and self.max_fps:
+            logger.info("%s: %d of %d frames were skipped (at most %g a second are classified: "
+                        "inference.live_max_fps)", shown_name(self.source), self.skipped, self.count, self.max_fps)
+        elif self.skipped:
             logger.info("%s: %d of %d frames were skipped to keep up with it (classifying them was slower than it "
                         "delivered them; inference.live_all_frames: true classifies all, falling behind)",
                         shown_name(self.source), self.skipped, self.count)
@@ -634,11 +655,12 @@ def predict_side_by_side(predictor: EmotionPredictor, sources: list[str | int], 
                          every: int = 1, max_frames: int | None = None,
                          detect_every: int = 1) -> Iterator[dict[str, Any]]:
     """The rows of several cameras and streams read at once (``predict_video``, each on a thread of
-    its own), as they come, their ``time`` on one clock (0: the first frame of any of them). They take
-    turns at finding and classifying faces (``TurnTaking``), each with its newest frame, so a camera
-    gets a share of the classifier however many there are. One that cannot be opened or stops gives
-    its ``unreadable`` row, and the others go on. When this stops (Ctrl-C, SIGTERM) all of them are
-    stopped and their finished rows still come out before the interrupt goes on."""
+    its own), as they come, their ``time`` on one clock (0: the first frame of any of them). Each finds
+    faces in its newest frame with a detector of its own, and they take turns at classifying them
+    (``TurnTaking``), so a camera gets a share of the model however many there are. One that cannot
+    be opened or stops gives its ``unreadable`` row, and the others go on. When this stops (Ctrl-C,
+    SIGTERM) all of them are stopped and their finished rows still come out before the interrupt goes
+    on."""
     # bounded: a reader of the rows that stalls holds the threads up, not memory
     rows: queue.Queue[Any] = queue.Queue(maxsize=64 * len(sources))
     together = SideBySide()
