@@ -45,19 +45,29 @@ class NotAnOnnxModelError(NotAModelError):
 
 def to_onnx(model: Any, path: str | Path) -> Path:
     """``model`` (a Keras emotion model) as a float32 ONNX file taking uint8 faces named ``faces``."""
+    path = Path(path)
+    uint8_model(model).export(str(path), format="onnx", verbose=False, input_signature=uint8_signature())
+    return path
+
+
+def uint8_model(model: Any) -> Any:
+    """``model`` without its training-time augmentation, taking uint8 faces named ``faces``, traced
+    (as an export needs)."""
     import keras
-    import tensorflow as tf
 
     from deepfer_kedro.core.saving import without_augmentation
 
     model = without_augmentation(model)
     faces = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), dtype="uint8", name=INPUT_NAME)
     wrapped = keras.Model(faces, model(keras.ops.cast(faces, "float32")), name="deepfer")
-    wrapped.predict_on_batch(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.uint8))  # export needs a traced model
-    path = Path(path)
-    signature = [tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.uint8, name=INPUT_NAME)]
-    wrapped.export(str(path), format="onnx", verbose=False, input_signature=signature)
-    return path
+    wrapped.predict_on_batch(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.uint8))
+    return wrapped
+
+
+def uint8_signature() -> list[Any]:
+    import tensorflow as tf
+
+    return [tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.uint8, name=INPUT_NAME)]
 
 
 def quantize_int8(float_path: str | Path, int8_path: str | Path, calibration_faces: np.ndarray) -> Path:
@@ -73,7 +83,7 @@ def quantize_int8(float_path: str | Path, int8_path: str | Path, calibration_fac
 
     class Faces(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter(np.array_split(_as_batch(calibration_faces), max(1, len(calibration_faces) // 32)))
+            self.batches = iter(np.array_split(as_face_batch(calibration_faces), max(1, len(calibration_faces) // 32)))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self.batches, None)
@@ -198,7 +208,7 @@ def calibration_rows(split: np.ndarray, count: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(train, min(count, train.size), replace=False)
 
 
-def _as_batch(faces: np.ndarray) -> np.ndarray:
+def as_face_batch(faces: np.ndarray) -> np.ndarray:
     faces = np.asarray(faces)
     return (faces if faces.ndim == 4 else faces[..., None]).astype(np.uint8)
 
@@ -258,7 +268,7 @@ class OnnxEmotionModel:
             return cls(to_onnx(model, Path(tmp) / "model.onnx").read_bytes(), name=f"{model.name} as float32 ONNX")
 
     def predict_on_batch(self, faces: np.ndarray) -> np.ndarray:
-        faces = _as_batch(faces)
+        faces = as_face_batch(faces)
         if not len(faces):  # ONNX Runtime's int8 kernels crash the process on an empty batch
             return np.zeros((0, NUM_CLASSES), np.float32)
         return self.session.run(None, {self.input_name: faces})[0]
@@ -284,7 +294,7 @@ def compare(reference: np.ndarray, probabilities: np.ndarray) -> dict[str, float
 
 
 def predict_all(model: Any, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    return np.concatenate([np.asarray(model.predict_on_batch(_as_batch(faces[i:i + batch_size])))
+    return np.concatenate([np.asarray(model.predict_on_batch(as_face_batch(faces[i:i + batch_size])))
                            for i in range(0, len(faces), batch_size)])
 
 
@@ -317,20 +327,76 @@ def write_metadata(path: Path, values: dict[str, str]) -> None:
     onnx.save(graph, str(path))
 
 
+EXPORT_FORMATS = ("onnx", "litert")
+
+
 def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray, test_faces: np.ndarray,
                  test_labels: np.ndarray, precision: str = "int8", source: dict[str, Any] | None = None,
                  val_faces: np.ndarray | None = None, val_labels: np.ndarray | None = None,
-                 recheck_margin: float = RECHECK_MARGIN) -> dict:
-    """Writes ``out_dir/deepfer.onnx`` (``precision``: int8 or float32) and ``out_dir/card.json``, the
-    card's numbers measured on the written file itself: PrivateTest top-1, macro-F1 and recall, and
-    how closely it follows the Keras model on the same faces. With ``val_faces`` its PublicTest top-1
-    too, also stored in the file (the registry's champion is chosen on it). An int8 file re-runs in
-    float the near ties closer than ``recheck_margin`` (0: never). Returns the card."""
+                 recheck_margin: float = RECHECK_MARGIN, file_format: str = "onnx") -> dict:
+    """Writes ``out_dir/deepfer.onnx`` (``file_format`` onnx) or ``out_dir/deepfer.tflite`` (litert, for
+    phones and edge boards), ``precision`` int8 or float32, and ``out_dir/card.json``, the card's numbers
+    measured on the written file itself: PrivateTest top-1, macro-F1 and recall, and how closely it
+    follows the Keras model on the same faces. With ``val_faces`` its PublicTest top-1 too, which an
+    ONNX file also stores (the registry's champion is chosen on it). An int8 ONNX file re-runs in float
+    the near ties closer than ``recheck_margin`` (0: never). Returns the card."""
     if precision not in ("int8", "float32"):
         raise ValueError(f"precision must be int8 or float32, not {precision!r}")
+    if file_format not in EXPORT_FORMATS:
+        raise ValueError(f"file_format must be one of {EXPORT_FORMATS}, not {file_format!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / "deepfer.onnx"
+    if file_format == "litert":
+        from deepfer_kedro.core.litert import LiteRTEmotionModel, to_litert
+
+        target = to_litert(model, out_dir / "deepfer.tflite", precision)
+        load, rechecked = LiteRTEmotionModel, None
+        described = {"format": "LiteRT (TensorFlow Lite flatbuffer)", "runtime": "LiteRT interpreter (ai-edge-litert)"}
+    else:
+        target, rechecked = write_onnx(model, out_dir / "deepfer.onnx", calibration_faces, test_faces, precision,
+                                       recheck_margin)
+        load = OnnxEmotionModel
+        described = {"format": "ONNX", "runtime": "onnxruntime (CPUExecutionProvider)"}
+    quantization = None if precision == "float32" else (
+        "int8 weights, activations quantized on the fly (dynamic range), softmax in float" if file_format == "litert"
+        else "int8 weights (per channel) and activations (calibrated), softmax in float")
+    publictest = None
+    if val_faces is not None and len(val_faces):
+        publictest = scores(predict_all(load(target), val_faces), val_labels)
+    if file_format == "onnx":
+        metadata = {"deepfer.labels": ",".join(EMOTIONS), "deepfer.precision": precision}
+        if publictest is not None:
+            metadata["deepfer.publictest_top1"] = f"{publictest['top1']:.4f}"
+        write_metadata(target, metadata)
+    exported = load(target)
+    reference = predict_all(model, test_faces)
+    probabilities = predict_all(exported, test_faces)
+    agreement = compare(reference, probabilities)
+    card = {
+        "model_file": target.name, "sha256": sha256(target), "bytes": target.stat().st_size,
+        **described, "precision": precision, "labels": list(EMOTIONS),
+        "input": {"name": INPUT_NAME, "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 1], "dtype": "uint8",
+                  "scaling": "gray 0-255 faces; the file scales them to [0, 1] itself"},
+        "output": "7 probabilities in the order of labels",
+        "source_model": {**(source or {}), "weights_sha256": weights_sha256(model)},
+        "calibration": (f"{len(calibration_faces)} FER2013 training faces"
+                        if precision == "int8" and file_format == "onnx" else None),
+        "quantization": quantization,
+        "near_ties_rerun_in_float": rechecked,
+        "publictest": None if publictest is None else {"faces": int(len(val_faces)), "exported": publictest},
+        "privatetest": {"faces": int(len(test_faces)), "exported": scores(probabilities, test_labels),
+                        "keras": scores(reference, test_labels), "agreement_with_keras": agreement},
+    }
+    (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    logger.info("Exported %s (%s, %.1f MB): PrivateTest top-1 %.4f (Keras %.4f), top-1 agreement %.4f",
+                target, precision, card["bytes"] / 1e6, card["privatetest"]["exported"]["top1"],
+                card["privatetest"]["keras"]["top1"], agreement["top1_agreement"])
+    return card
+
+
+def write_onnx(model: Any, target: Path, calibration_faces: np.ndarray, test_faces: np.ndarray, precision: str,
+               recheck_margin: float) -> tuple[Path, dict[str, Any] | None]:
+    """The ONNX file of ``export_model``, and what its int8 near-tie re-check covers (None: none)."""
     rechecked = None
     with tempfile.TemporaryDirectory() as tmp:
         float_path = to_onnx(model, Path(tmp) / "float32.onnx")
@@ -345,32 +411,4 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
             quantize_int8(float_path, target, calibration_faces)
         else:
             target.write_bytes(float_path.read_bytes())
-    metadata = {"deepfer.labels": ",".join(EMOTIONS), "deepfer.precision": precision}
-    publictest = None
-    if val_faces is not None and len(val_faces):
-        publictest = scores(predict_all(OnnxEmotionModel(target), val_faces), val_labels)
-        metadata["deepfer.publictest_top1"] = f"{publictest['top1']:.4f}"
-    write_metadata(target, metadata)
-    exported = OnnxEmotionModel(target)
-    reference = predict_all(model, test_faces)
-    probabilities = predict_all(exported, test_faces)
-    agreement = compare(reference, probabilities)
-    card = {
-        "model_file": target.name, "sha256": sha256(target), "bytes": target.stat().st_size,
-        "format": "ONNX", "precision": precision, "runtime": "onnxruntime (CPUExecutionProvider)",
-        "labels": list(EMOTIONS),
-        "input": {"name": INPUT_NAME, "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 1], "dtype": "uint8",
-                  "scaling": "gray 0-255 faces; the file scales them to [0, 1] itself"},
-        "output": "7 probabilities in the order of labels",
-        "source_model": {**(source or {}), "weights_sha256": weights_sha256(model)},
-        "calibration": (f"{len(calibration_faces)} FER2013 training faces" if precision == "int8" else None),
-        "near_ties_rerun_in_float": rechecked,
-        "publictest": None if publictest is None else {"faces": int(len(val_faces)), "exported": publictest},
-        "privatetest": {"faces": int(len(test_faces)), "exported": scores(probabilities, test_labels),
-                        "keras": scores(reference, test_labels), "agreement_with_keras": agreement},
-    }
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    logger.info("Exported %s (%s, %.1f MB): PrivateTest top-1 %.4f (Keras %.4f), top-1 agreement %.4f",
-                target, precision, card["bytes"] / 1e6, card["privatetest"]["exported"]["top1"],
-                card["privatetest"]["keras"]["top1"], agreement["top1_agreement"])
-    return card
+    return target, rechecked

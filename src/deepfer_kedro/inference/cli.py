@@ -23,7 +23,7 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from deepfer_kedro.core.errors import NotAModelError
-from deepfer_kedro.core.export import RECHECK_MARGIN
+from deepfer_kedro.core.export import EXPORT_FORMATS, RECHECK_MARGIN
 from deepfer_kedro.inference.faces import DETECTORS, UnreadableImageError
 from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_model, load_predictor
 from deepfer_kedro.inference.predict import (
@@ -97,12 +97,13 @@ def parser() -> argparse.ArgumentParser:
                          "(rtsp://, http(s)://, ...: an IP camera)")
     predict.add_argument("--camera", type=_camera_index, action="append", help="a camera index (e.g. 0); give it "
                          "again for more cameras: cameras and streams are read side by side, after the files")
-    predict.add_argument("--model", help="a .keras or .onnx file, an MLflow URI (runs:/..., models:/deepfer@champion), "
-                         "or 'default' (the shipped model); default: the catalog's latest trained_model of the "
-                         "project in the current folder, or the shipped model when it has none or when the run's "
-                         "export card scores it lower on PublicTest")
-    predict.add_argument("--runtime", choices=RUNTIMES, help="onnx (ONNX Runtime, the fast path) or keras; "
-                         "default: inference.runtime in conf/")
+    predict.add_argument("--model", help="a .keras, .onnx or .tflite file, an MLflow URI (runs:/..., "
+                         "models:/deepfer@champion), or 'default' (the shipped model); default: the catalog's "
+                         "latest trained_model of the project in the current folder, or the shipped model when it "
+                         "has none or when the run's export card scores it lower on PublicTest")
+    predict.add_argument("--runtime", choices=RUNTIMES, help="for a Keras model: onnx (ONNX Runtime, the fast "
+                         "path) or keras; default: inference.runtime in conf/ (.onnx and .tflite files run in their "
+                         "own runtime)")
     predict.add_argument("--detector", choices=sorted(DETECTORS), help="blazeface (MediaPipe's) or haar (OpenCV's "
                          "cascade); default: inference.detector.kind in conf/")
     predict.add_argument("--output", "-o", help="write the table here (.csv or .jsonl) row by row as faces are "
@@ -140,19 +141,23 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-pixels", type=_positive_int,
                          help="larger images (and videos whose frames are larger) are reported as unreadable "
                          "without being decoded")
-    export = commands.add_parser("export", help="write a trained model as ONNX (int8 by default) with a card "
-                                 "measured on the exported file")
+    export = commands.add_parser("export", help="write a trained model as ONNX (int8 by default) or LiteRT, with a "
+                                 "card measured on the exported file")
     export.add_argument("--model", help="as for predict (a Keras model)")
-    export.add_argument("--out", required=True, help="the folder to write deepfer.onnx and card.json into")
+    export.add_argument("--out", required=True, help="the folder to write deepfer.onnx (or deepfer.tflite) and "
+                        "card.json into")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="onnx: for ONNX Runtime (deepfer's "
+                        "own fast path, servers); litert: a .tflite file for phones and edge boards (Android, iOS, "
+                        "Raspberry Pi), which deepfer predict runs too")
     export.add_argument("--precision", choices=("int8", "float32"), default="int8",
                         help="int8: about 4 times faster on a CPU, top-1 as the Keras model's; float32: the same "
                         "probabilities as Keras")
-    export.add_argument("--data", default="data/01_raw", help="FER2013 (any layout): training faces calibrate int8, "
-                        "PrivateTest measures the card")
+    export.add_argument("--data", default="data/01_raw", help="FER2013 (any layout): training faces calibrate "
+                        "ONNX int8, PublicTest and PrivateTest measure the card")
     export.add_argument("--calibration-faces", type=_positive_int, default=1024)
     export.add_argument("--recheck-margin", type=float, default=RECHECK_MARGIN,
-                        help="int8: faces whose two likeliest emotions are closer than this are re-run in float "
-                        "inside the file, so its top-1 follows the Keras model's (0: never)")
+                        help="ONNX int8: faces whose two likeliest emotions are closer than this are re-run in "
+                        "float inside the file, so its top-1 follows the Keras model's (0: never)")
     evaluate = commands.add_parser("evaluate", help="score a model, or the mean of several, on FER2013's PublicTest "
                                    "and PrivateTest with the evaluate pipeline's report")
     evaluate.add_argument("--model", action="append", help="as for predict; several --model are an ensemble "
@@ -425,7 +430,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    """``deepfer export``: the model as ONNX with a card measured on the written file."""
+    """``deepfer export``: the model as ONNX or LiteRT with a card measured on the written file."""
 
     from deepfer_kedro.core.export import calibration_rows, export_model, sha256
     from deepfer_kedro.fer2013 import FER2013Error
@@ -449,10 +454,11 @@ def export(args: argparse.Namespace) -> int:
     source["data_sha256"] = faces.source_sha256
     val, labels = split == "val", index["label"].to_numpy()
     card = export_model(model, args.out, faces.pixels[chosen], faces.pixels[test], labels[test], args.precision,
-                        source, val_faces=faces.pixels[val], val_labels=labels[val], recheck_margin=args.recheck_margin)
-    card["command"] = (f"deepfer export --model {args.model or 'default'} --out {args.out} "
-                       f"--precision {args.precision} --data {args.data} --calibration-faces {args.calibration_faces} "
-                       f"--recheck-margin {args.recheck_margin}")
+                        source, val_faces=faces.pixels[val], val_labels=labels[val], recheck_margin=args.recheck_margin,
+                        file_format=args.format)
+    card["command"] = (f"deepfer export --model {args.model or 'default'} --out {args.out} --format {args.format} "
+                       f"--precision {args.precision} --data {args.data} --calibration-faces {args.calibration_faces}"
+                       + (f" --recheck-margin {args.recheck_margin}" if args.format == "onnx" else ""))
     (Path(args.out) / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return 0
 

@@ -1,4 +1,4 @@
-"""Where the inference model comes from: a ``.keras`` or ``.onnx`` file, an MLflow URI, the catalog's
+"""Where the inference model comes from: a ``.keras``, ``.onnx`` or ``.tflite`` file, an MLflow URI, the catalog's
 latest ``trained_model``, or, when there is none, the model that ships with DeepFER; and which runtime
 runs it: ONNX Runtime (the default, the fast CPU path) or Keras. Every path loads in safe mode and
 says which model it uses."""
@@ -58,12 +58,14 @@ def for_runtime(model: Any, runtime: str) -> Any:
     """``model`` made ready for ``runtime``: a Keras model is converted for ONNX Runtime (float32, a
     few seconds; `deepfer export` makes the faster int8 file); an ONNX model cannot go back to Keras."""
     from deepfer_kedro.core.export import OnnxEmotionModel
+    from deepfer_kedro.core.litert import LiteRTEmotionModel
 
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
-    if isinstance(model, OnnxEmotionModel):
+    if isinstance(model, (OnnxEmotionModel, LiteRTEmotionModel)):  # an exported file runs in its own runtime
         if runtime == "keras":
-            raise NotAModelError(f"{model.name} is an ONNX model; the keras runtime needs a .keras model")
+            kind = "an ONNX" if isinstance(model, OnnxEmotionModel) else "a LiteRT"
+            raise NotAModelError(f"{model.name} is {kind} model; the keras runtime needs a .keras model")
         return model
     if runtime == "onnx" and Path(getattr(model, "shipped_onnx_file", "") or "/nonexistent").is_file():
         logger.info("Using the shipped model's int8 ONNX export %s", model.shipped_onnx_file)
@@ -124,7 +126,7 @@ def load_from_catalog(project: Path) -> Any:
 
 
 def load_model(spec: str | None, project: Path | None = None, runtime: str = "keras") -> Any:
-    """``spec``: a ``.keras`` or ``.onnx`` path, an MLflow URI, ``default`` (the shipped model), or
+    """``spec``: a ``.keras``, ``.onnx`` or ``.tflite`` path, an MLflow URI, ``default`` (the shipped model), or
     None: the catalog's latest trained model when the current folder is a project that has one and
     its run's export card does not score it below the shipped model on PublicTest, otherwise the
     shipped model. ``runtime``: ``onnx`` (ONNX Runtime) or ``keras``."""
@@ -148,11 +150,7 @@ def load_model(spec: str | None, project: Path | None = None, runtime: str = "ke
     if not Path(spec).is_file():
         raise ModelNotFoundError(f"{spec}: no such model file. {HOW_TO_GET_A_MODEL}")
     logger.info("Using the model file %s", spec)
-    if Path(spec).suffix.lower() == ".onnx":
-        from deepfer_kedro.core.export import OnnxEmotionModel
-
-        return for_runtime(OnnxEmotionModel(spec), runtime)
-    return for_runtime(load_keras_model(spec), runtime)
+    return for_runtime(load_exported_or_keras(spec), runtime)
 
 
 def load_predictor(model: str | None = None, settings: dict[str, Any] | None = None,
@@ -179,11 +177,21 @@ def load_from_mlflow(uri: str) -> Any:
             model = load_served_artifact(local)
         except NotOurServedModelError as err:
             raise NotAModelError(str(err)) from err
-    elif local.suffix.lower() == ".onnx":
-        from deepfer_kedro.core.export import OnnxEmotionModel
-
-        model = OnnxEmotionModel(local, name=uri)
     else:
-        model = load_keras_model(local)
+        model = load_exported_or_keras(local, name=uri)
     logger.info("Using the model %s", uri)
     return model
+
+
+def load_exported_or_keras(path: str | Path, name: str | None = None) -> Any:
+    """An ``.onnx`` file for ONNX Runtime, a ``.tflite`` file for LiteRT, anything else as a Keras model."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":
+        from deepfer_kedro.core.export import OnnxEmotionModel
+
+        return OnnxEmotionModel(path, name=name)
+    if suffix == ".tflite":
+        from deepfer_kedro.core.litert import LiteRTEmotionModel
+
+        return LiteRTEmotionModel(path, name=name)
+    return load_keras_model(path)

@@ -1,9 +1,9 @@
 """The trained model plus its face detection as an MLflow pyfunc model, for `mlflow models serve`.
 
 Saved as "models from code" (``served_model_code.py``) with the model as an artifact (an ``.onnx``
-file, run by ONNX Runtime: the fast path; or a ``.keras`` file) and the inference settings as the
-model config: nothing is pickled, and DeepFER itself loads only the artifact, in safe mode
-(``load_served_artifact``), never the folder's code.
+file, run by ONNX Runtime: the fast path; a ``.tflite`` file, run by LiteRT; or a ``.keras`` file)
+and the inference settings as the model config: nothing is pickled, and DeepFER itself loads only
+the artifact, in safe mode (``load_served_artifact``), never the folder's code.
 
 Input: a frame with an ``image`` column of base64-encoded image files (JPEG, PNG, ...), an
 optional ``name`` column, and an optional ``stream`` column: images posted with the same stream id
@@ -37,6 +37,8 @@ from deepfer_kedro.labels import ROW_COLUMNS
 CODE_FILE = Path(__file__).with_name("served_model_code.py")
 KERAS_ARTIFACT = "keras_model"
 ONNX_ARTIFACT = "onnx_model"
+LITERT_ARTIFACT = "litert_model"
+FILE_OF_ARTIFACT = {ONNX_ARTIFACT: "model.onnx", LITERT_ARTIFACT: "model.tflite", KERAS_ARTIFACT: "model.keras"}
 MAX_IMAGE_BYTES = 10 * 2**20  # per image, base64-decoded; larger ones get an "unreadable" row
 MAX_STREAMS = 64  # the faces of this many streams are followed at once; the longest unheard is dropped
 MAX_STREAM_ID = 64  # characters; a longer stream id is cut
@@ -113,29 +115,27 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
 
 
 def _load_artifact(artifacts: dict[str, str]) -> Any:
-    if ONNX_ARTIFACT in artifacts:
-        from deepfer_kedro.core.export import OnnxEmotionModel
+    from deepfer_kedro.inference.loading import load_exported_or_keras
 
-        return OnnxEmotionModel(artifacts[ONNX_ARTIFACT])
-    from deepfer_kedro.core.saving import load_keras_model
-
-    return load_keras_model(artifacts[KERAS_ARTIFACT])
+    key = next(k for k in FILE_OF_ARTIFACT if k in artifacts)
+    return load_exported_or_keras(artifacts[key])
 
 
 def _write_artifact(model: Any, folder: Path) -> dict[str, str]:
-    """The model as a file in ``folder``: ``.onnx`` for an ONNX model, ``.keras`` otherwise."""
+    """The model as a file in ``folder``: ``.onnx`` for an ONNX model, ``.tflite`` for a LiteRT one,
+    ``.keras`` otherwise."""
     from deepfer_kedro.core.export import OnnxEmotionModel
+    from deepfer_kedro.core.litert import LiteRTEmotionModel
 
-    if isinstance(model, OnnxEmotionModel):
-        model.save(folder / "model.onnx")
-        return {ONNX_ARTIFACT: str(folder / "model.onnx")}
-    model.save(folder / "model.keras")
-    return {KERAS_ARTIFACT: str(folder / "model.keras")}
+    key = (ONNX_ARTIFACT if isinstance(model, OnnxEmotionModel)
+           else LITERT_ARTIFACT if isinstance(model, LiteRTEmotionModel) else KERAS_ARTIFACT)
+    model.save(folder / FILE_OF_ARTIFACT[key])
+    return {key: str(folder / FILE_OF_ARTIFACT[key])}
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    """What a served model is made of: the model (ONNX or Keras), the inference settings, and the
+    """What a served model is made of: the model (ONNX, LiteRT or Keras), the inference settings, and the
     PublicTest top-1 it was selected on (the registry's champion is the best of these)."""
 
     model: Any
@@ -172,19 +172,19 @@ def served_settings(inference: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_served_artifact(folder: Path) -> Any:
-    """The model (ONNX or Keras) inside a DeepFER served-model folder, found from its MLmodel file
+    """The model (ONNX, LiteRT or Keras) inside a DeepFER served-model folder, found from its MLmodel file
     (YAML, read safely) without running or unpickling anything in the folder."""
     mlmodel = folder / "MLmodel"
     if not mlmodel.is_file():
         raise NotOurServedModelError(f"{folder}: not an MLflow model folder (no MLmodel file)")
     flavor = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {})
     artifacts = flavor.get("artifacts") or {}
-    key = next((k for k in (ONNX_ARTIFACT, KERAS_ARTIFACT) if (artifacts.get(k) or {}).get("path")), None)
+    key = next((k for k in FILE_OF_ARTIFACT if (artifacts.get(k) or {}).get("path")), None)
     if key is None or Path(flavor.get("model_code_path") or "").name != CODE_FILE.name:
         raise NotOurServedModelError(
-            f"{folder}: not a DeepFER served model (no {ONNX_ARTIFACT!r} or {KERAS_ARTIFACT!r} artifact from "
-            f"{CODE_FILE.name}). DeepFER does not unpickle or run code from other MLflow models; give it a .keras "
-            "or .onnx file instead.")
+            f"{folder}: not a DeepFER served model (no {', '.join(map(repr, FILE_OF_ARTIFACT))} artifact from "
+            f"{CODE_FILE.name}). DeepFER does not unpickle or run code from other MLflow models; give it a .keras, "
+            ".onnx or .tflite file instead.")
     path = (folder / artifacts[key]["path"]).resolve()
     if folder.resolve() not in path.parents:
         raise NotOurServedModelError(f"{folder}: its MLmodel points outside the folder ({artifacts[key]['path']})")
