@@ -168,3 +168,23 @@ def test_deepfer_export_format_litert_writes_the_file_and_its_card(tiny_model_fi
     assert card["source_model"]["sha256"] == sha256(tiny_model_file)
     faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1), dtype=np.uint8)
     assert LiteRTEmotionModel(tmp_path / "out" / "deepfer.tflite").predict_on_batch(faces).shape == (4, 7)
+
+
+def test_the_readme_block_runs_the_tflite_file_with_litert_and_opencv_alone(shipped_litert, tmp_path,
+                                                                            astronaut_rgb):
+    import cv2
+
+    from deepfer_kedro.core.config import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = readme.split("### The `.tflite` file on its own")[1].split("```python\n")[1].split("```")[0]
+    (tmp_path / "deepfer.tflite").write_bytes(shipped_litert.read_bytes())
+    cv2.imwrite(str(tmp_path / "photo.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    script = block + ("import sys\nprint(sorted(m for m in ('deepfer_kedro', 'tensorflow', 'keras', 'onnxruntime') "
+                      "if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    face, imported = done.stdout.strip().splitlines()
+    x, y, w, h, emotion, confidence = face.split()
+    assert abs(int(x) - 177) < 10 and abs(int(y) - 67) < 10 and emotion == "happy" and float(confidence) > 0.5
+    assert imported == "[]"
