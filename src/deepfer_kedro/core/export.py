@@ -213,6 +213,20 @@ def as_face_batch(faces: np.ndarray) -> np.ndarray:
     return (faces if faces.ndim == 4 else faces[..., None]).astype(np.uint8)
 
 
+def read_model_file(source: str | Path | bytes, max_bytes: int, refusal: type[Exception]) -> bytes:
+    """The bytes of an exported model given as a path (or already as bytes); a file over ``max_bytes``
+    is refused with ``refusal`` before it is read."""
+    if isinstance(source, bytes):
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    if path.stat().st_size > max_bytes:
+        raise refusal(f"{path}: {path.stat().st_size:,} bytes, over the {max_bytes:,} a DeepFER model can be; "
+                      "refused without reading it")
+    return path.read_bytes()
+
+
 class OnnxEmotionModel:
     """An exported emotion model run by ONNX Runtime; ``predict_on_batch`` takes (N, 48, 48, 1) or
     (N, 48, 48) uint8 faces like the Keras model's, so either can drive ``EmotionPredictor``.
@@ -221,17 +235,8 @@ class OnnxEmotionModel:
     def __init__(self, source: str | Path | bytes, name: str | None = None, threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        if isinstance(source, bytes):
-            self.name, self.model_bytes = name or "ONNX model", source
-        else:
-            path = Path(source)
-            self.name = name or str(path)
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: no such model file")
-            if path.stat().st_size > MAX_ONNX_BYTES:
-                raise NotAnOnnxModelError(f"{path}: {path.stat().st_size:,} bytes, over the {MAX_ONNX_BYTES:,} a "
-                                          "DeepFER model can be; refused without reading it")
-            self.model_bytes = path.read_bytes()
+        self.name = name or ("ONNX model" if isinstance(source, bytes) else str(source))
+        self.model_bytes = read_model_file(source, MAX_ONNX_BYTES, NotAnOnnxModelError)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.log_severity_level = 3

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from deepfer_kedro.core.errors import NotAModelError
-from deepfer_kedro.core.export import as_face_batch, predict_all, uint8_model, uint8_signature
+from deepfer_kedro.core.export import as_face_batch, predict_all, read_model_file, uint8_model, uint8_signature
 from deepfer_kedro.labels import IMAGE_SIZE, NUM_CLASSES
 
 # An exported file larger than this is not a DeepFER model (ours is 7-29 MB); refused before parsing.
@@ -53,17 +53,8 @@ class LiteRTEmotionModel:
     def __init__(self, source: str | Path | bytes, name: str | None = None, threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        if isinstance(source, bytes):
-            self.name, self.model_bytes = name or "LiteRT model", source
-        else:
-            path = Path(source)
-            self.name = name or str(path)
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: no such model file")
-            if path.stat().st_size > MAX_LITERT_BYTES:
-                raise NotALiteRTModelError(f"{path}: {path.stat().st_size:,} bytes, over the {MAX_LITERT_BYTES:,} a "
-                                           "DeepFER model can be; refused without reading it")
-            self.model_bytes = path.read_bytes()
+        self.name = name or ("LiteRT model" if isinstance(source, bytes) else str(source))
+        self.model_bytes = read_model_file(source, MAX_LITERT_BYTES, NotALiteRTModelError)
         try:
             self.interpreter = Interpreter(model_content=self.model_bytes,
                                            num_threads=threads or min(4, os.cpu_count() or 1))
