@@ -165,6 +165,7 @@ def test_deepfer_export_format_litert_writes_the_file_and_its_card(tiny_model_fi
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["card.json", "deepfer.tflite"]
     assert card["sha256"] == sha256(tmp_path / "out" / "deepfer.tflite")
     assert "--format litert" in card["command"] and "--recheck-margin" not in card["command"]
+    assert "--calibration-faces" not in card["command"]
     assert card["source_model"]["sha256"] == sha256(tiny_model_file)
     faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1), dtype=np.uint8)
     assert LiteRTEmotionModel(tmp_path / "out" / "deepfer.tflite").predict_on_batch(faces).shape == (4, 7)
@@ -188,3 +189,17 @@ def test_the_readme_block_runs_the_tflite_file_with_litert_and_opencv_alone(ship
     x, y, w, h, emotion, confidence = face.split()
     assert abs(int(x) - 177) < 10 and abs(int(y) - 67) < 10 and emotion == "happy" and float(confidence) > 0.5
     assert imported == "[]"
+
+
+def test_the_export_under_another_keras_backend_stops_at_once_and_names_the_fix(tiny_model_file, tmp_path):
+    """Training may run on JAX (conf/sota on a GPU); Keras exports LiteRT only from TensorFlow."""
+    import os
+
+    done = subprocess.run([sys.executable, "-m", "deepfer_kedro.inference.cli", "export", "--model",
+                           str(tiny_model_file), "--format", "litert", "--out", str(tmp_path / "out"), "--data",
+                           str(tmp_path / "no_data")], capture_output=True, text=True, timeout=180, cwd=tmp_path,
+                          env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "needs Keras' TensorFlow backend (this process uses jax)" in done.stderr
+    assert "KERAS_BACKEND=tensorflow" in done.stderr and "no_data" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -24,6 +24,19 @@ class NotALiteRTModelError(NotAModelError):
     """A file that is not a LiteRT emotion model this project can run."""
 
 
+class LiteRTExportError(RuntimeError):
+    """The LiteRT export cannot run in this process."""
+
+
+def require_tensorflow_backend() -> None:
+    """Keras exports LiteRT only from its TensorFlow backend (training may use JAX or PyTorch)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise LiteRTExportError(f"The LiteRT export needs Keras' TensorFlow backend (this process uses "
+                                f"{keras.backend.backend()}): run it with KERAS_BACKEND=tensorflow")
+
+
 def to_litert(model: Any, path: str | Path, precision: str = "int8") -> Path:
     """``model`` (a Keras emotion model, TensorFlow backend) as a ``.tflite`` file taking uint8 faces
     named ``faces``. ``precision`` int8: weights stored in int8 and activations quantized on the fly
@@ -31,14 +44,11 @@ def to_litert(model: Any, path: str | Path, precision: str = "int8") -> Path:
     in float; against static int8 (activations calibrated on training faces) it followed the Keras
     model on 99.8% of PrivateTest faces instead of 99.3%, with probabilities not rounded to multiples
     of 1/256, for 5% more time a face (docs/benchmarks.md). float32: the Keras model's probabilities."""
-    import keras
-    import tensorflow as tf
-
     if precision not in ("int8", "float32"):
         raise ValueError(f"precision must be int8 or float32, not {precision!r}")
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(f"The LiteRT export needs Keras' TensorFlow backend (this process uses "
-                           f"{keras.backend.backend()}): run it with KERAS_BACKEND=tensorflow")
+    require_tensorflow_backend()
+    import tensorflow as tf
+
     options = {"optimizations": [tf.lite.Optimize.DEFAULT]} if precision == "int8" else {}
     path = Path(path)
     uint8_model(model).export(str(path), format="litert", verbose=False, input_signature=uint8_signature(), **options)

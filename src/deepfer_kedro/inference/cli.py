@@ -433,12 +433,15 @@ def export(args: argparse.Namespace) -> int:
     """``deepfer export``: the model as ONNX or LiteRT with a card measured on the written file."""
 
     from deepfer_kedro.core.export import calibration_rows, export_model, sha256
+    from deepfer_kedro.core.litert import LiteRTExportError, require_tensorflow_backend
     from deepfer_kedro.fer2013 import FER2013Error
 
     try:
+        if args.format == "litert":
+            require_tensorflow_backend()
         model = load_model(args.model, runtime="keras")
         faces, index = _faces_and_index(args.data, project_parameters())
-    except (ModelNotFoundError, NotAModelError, FER2013Error, FileNotFoundError) as err:
+    except (ModelNotFoundError, NotAModelError, FER2013Error, FileNotFoundError, LiteRTExportError) as err:
         logger.error("%s", err)
         return 2
     split = index["split"].to_numpy()
@@ -457,8 +460,9 @@ def export(args: argparse.Namespace) -> int:
                         source, val_faces=faces.pixels[val], val_labels=labels[val], recheck_margin=args.recheck_margin,
                         file_format=args.format)
     card["command"] = (f"deepfer export --model {args.model or 'default'} --out {args.out} --format {args.format} "
-                       f"--precision {args.precision} --data {args.data} --calibration-faces {args.calibration_faces}"
-                       + (f" --recheck-margin {args.recheck_margin}" if args.format == "onnx" else ""))
+                       f"--precision {args.precision} --data {args.data}"
+                       + (f" --calibration-faces {args.calibration_faces} --recheck-margin {args.recheck_margin}"
+                          if args.format == "onnx" else ""))
     (Path(args.out) / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return 0
 
