@@ -9,7 +9,7 @@ import sys
 from tests.conftest import PROJECT_ROOT
 
 PIPELINES = {"data_processing", "class_analysis", "augmentation", "training", "evaluate",
-             "evaluate_ensemble", "export", "inference", "__default__"}
+             "evaluate_ensemble", "export", "export_litert", "inference", "__default__"}
 
 
 def test_kedro_viz_build_lists_pipelines_nodes_and_layers(tmp_path):

@@ -20,6 +20,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "training": training.create_pipeline(),
         "evaluate": evaluate.create_pipeline(),
         "export": export.create_pipeline(),
+        "export_litert": export.create_litert_pipeline(),
         "evaluate_ensemble": evaluate.create_ensemble_pipeline(),
         "inference": inference.create_pipeline(),
     }

@@ -57,5 +57,5 @@ def test_the_pipelines_nodes_and_a_datasets_metadata_show_in_the_browser(viz, br
     screenshot(page, tmp_path, "kedro_viz_metadata")
     page.locator(".dropdown__label", has_text="__default__").first.click()  # the pipeline menu
     for name in ("data_processing", "class_analysis", "augmentation", "training", "evaluate", "evaluate_ensemble",
-                 "export", "inference"):
+                 "export", "export_litert", "inference"):
         expect(page.locator(".menu-option__content").filter(has_text=re.compile(f"^{name}$"))).to_be_visible()

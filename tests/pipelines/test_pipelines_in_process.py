@@ -82,6 +82,25 @@ def test_the_export_and_the_served_model_hold_the_trained_network(outputs):
     assert agreement >= 0.8  # int8 calibrated on 64 faces of a one-epoch network: near-ties may flip
 
 
+def test_the_litert_export_pipeline_writes_the_trained_network_as_tflite_with_its_card(outputs):
+    from deepfer_kedro.core.litert import LiteRTEmotionModel
+
+    _, trained = outputs
+    pipeline = register_pipelines()["export_litert"]
+    assert "export_litert_model" not in {node.name for node in register_pipelines()["__default__"].nodes}
+    params = load_parameters("quick")
+    catalog = catalog_with(params, pipeline, **{name: trained.load(name)
+                                                for name in ("trained_model", "face_pixels", "image_index")})
+    SequentialRunner().run(pipeline, catalog)
+    model, card = catalog.load("litert_model"), catalog.load("litert_card")
+    assert isinstance(model, LiteRTEmotionModel) and card["model_file"] == "deepfer.tflite"
+    assert card["source_model"]["weights_sha256"] == weights_sha256(trained.load("trained_model"))
+    assert card["precision"] == params["export"]["precision"] and card["publictest"]["faces"] == 7 * 30
+    faces = trained.load("face_pixels")[:16]
+    keras_probabilities = np.asarray(trained.load("trained_model").predict_on_batch(faces[..., None]))
+    np.testing.assert_allclose(model.predict_on_batch(faces), keras_probabilities, atol=0.1)
+
+
 def test_the_inference_pipeline_classifies_a_folder_of_photos_and_videos(outputs, astronaut_rgb, tmp_path, caplog,
                                                                          capsys):
     import cv2

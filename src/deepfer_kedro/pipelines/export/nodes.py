@@ -1,4 +1,5 @@
-"""The trained model as an ONNX file for the fast CPU path, and as the served MLflow model."""
+"""The trained model as an ONNX file for the fast CPU path, as the served MLflow model, and as a LiteRT
+file for phones and edge boards."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from deepfer_kedro.core.export import RECHECK_MARGIN, OnnxEmotionModel, calibration_rows, export_model
+from deepfer_kedro.core.litert import LiteRTEmotionModel
 from deepfer_kedro.inference.serving import ServedModel, served_settings
 
 
@@ -21,6 +23,20 @@ def export_fast_model(trained_model: Any, face_pixels: np.ndarray, image_index: 
     and its card, measured on the exported file over all of PublicTest (stored in the file: the
     registry's champion is chosen on it) and PrivateTest. A model trained on PublicTest
     (``training.final_fit_on_val``) gets no PublicTest score, so it never becomes champion on it."""
+    return _exported(trained_model, face_pixels, image_index, export, seed, training, "onnx")
+
+
+def export_litert_model(trained_model: Any, face_pixels: np.ndarray, image_index: pd.DataFrame,
+                        export: dict[str, Any], seed: int,
+                        training: dict[str, Any] | None = None) -> tuple[LiteRTEmotionModel, dict[str, Any]]:
+    """The model as a LiteRT ``.tflite`` file for phones and edge boards (``export.precision``: int8
+    weights, activations quantized on the fly; or float32) and its card, measured on the file as the
+    ONNX export's is. Needs Keras' TensorFlow backend."""
+    return _exported(trained_model, face_pixels, image_index, export, seed, training, "litert")
+
+
+def _exported(trained_model: Any, face_pixels: np.ndarray, image_index: pd.DataFrame, export: dict[str, Any],
+              seed: int, training: dict[str, Any] | None, file_format: str) -> tuple[Any, dict[str, Any]]:
     split = image_index["split"].to_numpy()
     calibration = calibration_rows(split, int(export["calibration_faces"]), seed)
     test = split == "test"
@@ -29,8 +45,11 @@ def export_fast_model(trained_model: Any, face_pixels: np.ndarray, image_index: 
     with tempfile.TemporaryDirectory() as tmp:
         card = export_model(trained_model, tmp, face_pixels[calibration], face_pixels[test], labels[test],
                             export["precision"], val_faces=face_pixels[val], val_labels=labels[val],
-                            recheck_margin=float(export.get("recheck_margin", RECHECK_MARGIN)))
-        return OnnxEmotionModel(Path(tmp) / card["model_file"], name="exported_model"), card
+                            recheck_margin=float(export.get("recheck_margin", RECHECK_MARGIN)),
+                            file_format=file_format)
+        model_class = LiteRTEmotionModel if file_format == "litert" else OnnxEmotionModel
+        name = "litert_model" if file_format == "litert" else "exported_model"
+        return model_class(Path(tmp) / card["model_file"], name=name), card
 
 
 def package_served_model(trained_model: Any, exported_model: OnnxEmotionModel,

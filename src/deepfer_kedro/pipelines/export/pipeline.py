@@ -1,6 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import export_fast_model, package_served_model
+from .nodes import export_fast_model, export_litert_model, package_served_model
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -11,4 +11,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(package_served_model,
              ["trained_model", "exported_model", "params:inference"],
              "served_model", name="package_served_model"),
+    ])
+
+
+def create_litert_pipeline(**kwargs) -> Pipeline:
+    """``kedro run --pipeline export_litert``: the latest trained model as a ``.tflite`` file (not part
+    of ``kedro run``: phones and edge boards only, and LiteRT export needs Keras' TensorFlow backend)."""
+    return Pipeline([
+        Node(export_litert_model,
+             ["trained_model", "face_pixels", "image_index", "params:export", "params:seed", "params:training"],
+             ["litert_model", "litert_card"], name="export_litert_model"),
     ])
