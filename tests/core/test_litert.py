@@ -56,6 +56,7 @@ def test_litert_export_follows_the_keras_model_on_200_real_privatetest_faces(pre
     assert card["sha256"] == sha256(tmp_path / "deepfer.tflite") and card["precision"] == precision
     assert card["privatetest"]["agreement_with_keras"] == pytest.approx(agreement)
     assert card["labels"] == list(EMOTIONS) and card["publictest"]["faces"] == 50
+    assert card["signatures"] == {"serving_default": {"inputs": ["faces"], "outputs": ["output_0"]}}
     assert not (tmp_path / "deepfer.onnx").exists()
     if precision == "float32":
         assert agreement["max_abs_difference"] < FLOAT32_TOLERANCE and agreement["top1_agreement"] == 1

@@ -374,6 +374,8 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
             metadata["deepfer.publictest_top1"] = f"{publictest['top1']:.4f}"
         write_metadata(target, metadata)
     exported = load(target)
+    if file_format == "litert":  # the names a phone app calls the file by
+        described["signatures"] = exported.interpreter.get_signature_list()
     reference = predict_all(model, test_faces)
     probabilities = predict_all(exported, test_faces)
     agreement = compare(reference, probabilities)

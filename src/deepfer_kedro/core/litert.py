@@ -43,7 +43,8 @@ def to_litert(model: Any, path: str | Path, precision: str = "int8") -> Path:
     (LiteRT's dynamic range), a quarter of the size and 4 times as fast on a CPU as float32, the softmax
     in float; against static int8 (activations calibrated on training faces) it followed the Keras
     model on 99.8% of PrivateTest faces instead of 99.3%, with probabilities not rounded to multiples
-    of 1/256, for 5% more time a face (docs/benchmarks.md). float32: the Keras model's probabilities."""
+    of 1/256, for 5% more time a face at batch 1 and 12% batched (docs/benchmarks.md). float32: the
+    Keras model's probabilities."""
     if precision not in ("int8", "float32"):
         raise ValueError(f"precision must be int8 or float32, not {precision!r}")
     require_tensorflow_backend()
