@@ -44,6 +44,31 @@ def test_an_uploaded_photo_shows_each_face_boxed_with_its_emotion(demo_server, b
     screenshot(page, tmp_path, "demo_photo")
 
 
+def test_an_iphone_photo_and_a_broken_file_get_the_servers_answer(demo_server, browser_factory, astronaut_rgb,
+                                                                   tmp_path):
+    """Chromium cannot show HEIC, the iPhone's photo format, nor a broken JPEG: the page sends them
+    anyway and shows what the server says (the face and its emotion; the file named as unreadable)."""
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    heic, broken = tmp_path / "IMG_0001.HEIC", tmp_path / "broken.jpg"
+    Image.fromarray(astronaut_rgb).save(heic, "HEIF")
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
+    page = browser_factory().new_page()
+    page.goto(demo_server)
+    page.set_input_files("#photo", str(heic))
+    page.wait_for_selector(".face", timeout=60_000)
+    cards = page.query_selector_all(".face")
+    assert len(cards) == 1 and cards[0].get_attribute("data-emotion") in EMOTIONS
+    assert page.inner_text("#status").startswith("1 face(s)")
+    screenshot(page, tmp_path, "demo_heic")
+    page.set_input_files("#photo", str(broken))
+    page.wait_for_function("document.getElementById('status').textContent.includes('broken.jpg')", timeout=60_000)
+    assert page.inner_text("#status").startswith("0 face(s); broken.jpg: not a readable image")
+    assert page.query_selector_all(".face") == []
+
+
 def real_face_video(path: Path, frames: int = 30) -> Path:
     """A 640x480 Y4M clip of a real face (scikit-image's astronaut) drifting sideways."""
     face = cv2.resize(cv2.cvtColor(__import__("skimage.data", fromlist=["data"]).astronaut(), cv2.COLOR_RGB2BGR),

@@ -1,8 +1,11 @@
 import io
+import subprocess
+import sys
 from dataclasses import astuple
 
 import cv2
 import numpy as np
+import pillow_heif
 import pytest
 from PIL import Image
 
@@ -84,6 +87,39 @@ def test_exif_orientation_is_respected(tmp_path):
     upright = read_image(path)
     assert upright.shape == (80, 40)
     assert upright[:10].mean() > 200 and upright[-10:].mean() < 50  # the edge is now on top
+
+
+def test_an_iphone_heic_photo_is_read_upright(tmp_path):
+    """iPhones save HEIC with the sensor's pixels and a rotation (its ``irot`` box, mirrored in EXIF):
+    the photo comes out turned once, as the phone shows it, never twice. Read in a fresh process:
+    here scikit-image's imageio has already taught PIL to open HEIC."""
+    pillow_heif.register_heif_opener()  # to write the file
+    array = np.zeros((40, 80), np.uint8)
+    array[:, :10] = 255
+    image = Image.fromarray(array).convert("RGB")
+    exif = image.getexif()
+    exif[0x0112] = 6
+    path = tmp_path / "IMG_0001.HEIC"
+    image.save(path, "HEIF", exif=exif.tobytes(), quality=95)
+    assert b"irot" in path.read_bytes()
+    read = ("import sys, numpy as np; from deepfer_kedro.inference.faces import read_image; "
+            "np.save(sys.argv[2], read_image(sys.argv[1]))")
+    subprocess.run([sys.executable, "-c", read, str(path), str(tmp_path / "read.npy")], check=True)
+    upright = np.load(tmp_path / "read.npy")
+    assert upright.shape == (80, 40)
+    assert upright[:10].mean() > 200 and upright[-10:].mean() < 50  # the edge is now on top
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF", "WEBP"])
+def test_a_photo_in_a_phone_or_web_format_reads_as_its_jpeg_does(astronaut_rgb, tmp_path, fmt):
+    pillow_heif.register_heif_opener()  # to write the file
+    Image.fromarray(astronaut_rgb).save(tmp_path / "a.jpg", quality=95)
+    Image.fromarray(astronaut_rgb).save(tmp_path / f"a.{fmt.lower()}", fmt, quality=95)
+    jpeg, other = read_image(tmp_path / "a.jpg"), read_image(tmp_path / f"a.{fmt.lower()}")
+    assert other.shape == jpeg.shape == astronaut_rgb.shape[:2]
+    assert np.abs(other.astype(int) - jpeg.astype(int)).mean() < 4
+    [box] = HaarDetector().detect(other)
+    assert iou(box, ASTRONAUT_FACE) > 0.6
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])

@@ -72,6 +72,28 @@ def test_photo_rows_no_face_and_unreadable(predictor, astronaut_rgb, tmp_path):
     assert (tmp_path / "out" / "a_annotated.png").exists()
 
 
+def test_a_folder_of_phone_photos_is_read_and_other_files_are_named(predictor, astronaut_rgb, tmp_path, caplog):
+    """HEIC (iPhones), HEIF and AVIF photos in a folder are classified like JPEGs; a file that is
+    neither image nor video is skipped with a warning naming it, a hidden one silently."""
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()  # to write the files
+    (tmp_path / "trip").mkdir()
+    Image.fromarray(astronaut_rgb).save(tmp_path / "IMG_0001.HEIC", "HEIF")
+    Image.fromarray(astronaut_rgb).save(tmp_path / "trip" / "b.heif", "HEIF")
+    Image.fromarray(astronaut_rgb).save(tmp_path / "c.avif", "AVIF")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")
+    paths = expand_inputs([str(tmp_path)])
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["IMG_0001.HEIC", "c.avif", "b.heif"]
+    [warning] = [r.getMessage() for r in caplog.records if "Skipped" in r.getMessage()]
+    assert "Skipped 1 file(s)" in warning and "notes.txt" in warning and ".DS_Store" not in warning
+    rows = pd.DataFrame(predict_paths(predictor, paths))
+    assert rows["status"].tolist() == ["ok"] * 3
+    assert rows["x"].between(150, 200).all()
+
+
 def test_small_faces_are_reported_not_guessed(tiny_model_file, astronaut_rgb):
     strict = EmotionPredictor(load_keras_model(tiny_model_file), {"min_face_size": 200})
     [result] = strict.predict_frame(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY))

@@ -95,7 +95,8 @@ def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
         bomb = _image_b64(np.zeros((12_000, 12_000), np.uint8), "PNG")  # ~450 KB, 144 megapixels
         body = {"dataframe_split": {"columns": ["image", "name"],
                                     "data": [[_image_b64(astronaut_rgb), "astronaut.jpg"], [blank, "blank.png"],
-                                             ["bm90IGFuIGltYWdl", "broken"], [bomb, "bomb.png"]]}}
+                                             ["bm90IGFuIGltYWdl", "broken"], [bomb, "bomb.png"],
+                                             [_image_b64(astronaut_rgb, "HEIF"), "IMG_0001.HEIC"]]}}
         status, text = post(port, body)
         wrong_status, wrong_text = post(port, {"dataframe_split": {"columns": ["img"], "data": [[blank]]}})
         one_face = {"dataframe_split": {"columns": ["image"], "data": [[_image_b64(astronaut_rgb)]]}}
@@ -105,7 +106,7 @@ def test_mlflow_models_serve_answers_over_rest(served_model_dir, astronaut_rgb):
         stop_group(server)
     assert status == 200
     answer = json.loads(text, parse_constant=reject_constant)["predictions"]  # strict JSON: no NaN
-    assert [row["status"] for row in answer] == ["ok", "no_face", "unreadable", "unreadable"]
+    assert [row["status"] for row in answer] == ["ok", "no_face", "unreadable", "unreadable", "ok"]  # HEIC: an iPhone's
     assert answer[0]["message"] is None
     assert "bomb.png: 12000x12000 pixels, over the limit" in answer[3]["message"]
     assert all(code == 200 and json.loads(text)["predictions"][0]["status"] == "ok" for code, text in together)

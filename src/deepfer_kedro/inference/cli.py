@@ -1,5 +1,6 @@
 """``deepfer predict PATH...``: the emotion of every face in photos, folders, videos or a camera;
-``deepfer export``: a trained model as an ONNX file for the fast CPU path, with its card;
+``deepfer export``: a trained model as an ONNX file for the fast CPU path, or a LiteRT file for
+phones and edge boards, with its card;
 ``deepfer evaluate``: any model (or an ensemble) scored on PublicTest and PrivateTest;
 ``deepfer save-served-model DIR``: the same as an MLflow model for ``mlflow models serve``;
 ``deepfer serve``: the model over HTTP with a live demo page.

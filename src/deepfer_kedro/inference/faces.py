@@ -11,11 +11,16 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deepfer_kedro.labels import IMAGE_SIZE
 
 logger = logging.getLogger(__name__)
+
+# iPhones save photos as HEIC by default; with this, PIL opens them as it opens JPEGs (header first,
+# pixels on demand, the image's rotation applied).
+pillow_heif.register_heif_opener()
 
 CASCADE = "haarcascade_frontalface_default.xml"
 # A face found by BlazeFace's zoomed-out second search counts only when its box spans this share of the
@@ -46,9 +51,9 @@ class Box:
 
 
 def read_image(path: str | Path | Any, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None) -> np.ndarray:
-    """Any image file or file object (JPEG, PNG, TIFF, ...; RGB, gray, RGBA, 16-bit or float) as a
-    gray uint8 array, upright as its EXIF orientation says. Images over ``max_pixels`` are refused
-    from their header, before any decoding."""
+    """Any image file or file object (JPEG, PNG, HEIC, AVIF, WebP, TIFF, ...; RGB, gray, RGBA,
+    16-bit or float) as a gray uint8 array, upright as its EXIF orientation says. Images over
+    ``max_pixels`` are refused from their header, before any decoding."""
     name = name or str(path)
     try:
         if isinstance(path, Image.Image):  # opened by a catalog dataset: not decoded yet

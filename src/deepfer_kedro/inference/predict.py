@@ -35,7 +35,7 @@ __all__ = ["ROW_COLUMNS", "EmotionPredictor", "FaceResult", "FaceTracks", "Statu
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 # video streams, as IP cameras and media servers give them
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "srt://", "udp://", "tcp://")
@@ -266,15 +266,21 @@ def annotate(image: np.ndarray, results: list[FaceResult], numbers: list[int] | 
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """Files as given, folders replaced by the image and video files inside them, sorted."""
+    """Files as given, folders replaced by the image and video files inside them, sorted. The other
+    files in a folder are skipped with a warning that names them (hidden files silently)."""
     expanded: list[str] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            expanded += sorted(str(p) for p in path.rglob("*")
-                               if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
-        else:
+        if not path.is_dir():
             expanded.append(item)
+            continue
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        expanded += [str(p) for p in files if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
+        if skipped := [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES]:
+            logger.warning("Skipped %d file(s) in %s that are not images or videos by their suffix: %s%s "
+                           "(images: %s; videos: %s; give a file by name to try it anyway)", len(skipped), item,
+                           ", ".join(str(p.relative_to(path)) for p in skipped[:5]), " ..." if len(skipped) > 5 else "",
+                           " ".join(sorted(IMAGE_SUFFIXES)), " ".join(sorted(VIDEO_SUFFIXES)))
     return expanded
 
 
