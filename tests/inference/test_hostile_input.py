@@ -53,12 +53,14 @@ def test_a_pickled_pyfunc_model_is_refused_and_its_code_never_runs(tmp_path, cap
 def test_a_decompression_bomb_is_an_unreadable_row_and_the_batch_goes_on(tiny_model_file, astronaut_rgb, tmp_path):
     write_photo(tmp_path / "in" / "a.jpg", astronaut_rgb)
     Image.new("L", (20_000, 20_000)).save(tmp_path / "in" / "bomb.png")
+    Image.new("RGB", (8064, 6048), (90, 120, 150)).save(tmp_path / "in" / "phone_48mp.jpg")  # an iPhone Pro's 48 MP
     out = tmp_path / "rows.csv"
     assert main(["predict", str(tmp_path / "in"), "--model", str(tiny_model_file), "-o", str(out)]) == 1
     rows = pd.read_csv(out).set_index("file")
     assert rows.loc[str(tmp_path / "in" / "a.jpg"), "status"] == "ok"
+    assert rows.loc[str(tmp_path / "in" / "phone_48mp.jpg"), "status"] == "no_face"  # read, not refused
     assert rows.loc[str(tmp_path / "in" / "bomb.png"), "status"] == "unreadable"
-    assert "over the limit of 40,000,000 pixels" in rows.loc[str(tmp_path / "in" / "bomb.png"), "message"]
+    assert "over the limit of 50,000,000 pixels" in rows.loc[str(tmp_path / "in" / "bomb.png"), "message"]
 
 
 def test_an_unwritable_output_fails_before_any_work(tiny_model_file, astronaut_rgb, tmp_path, capsys):

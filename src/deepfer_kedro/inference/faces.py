@@ -29,8 +29,9 @@ CASCADE = "haarcascade_frontalface_default.xml"
 # 2 (benchmarks/face_crops.py).
 CROP_MIN_SHARE = 0.4
 # Larger images are refused before decoding: a 450 KB PNG can hold 12,000 x 12,000 pixels (1.4 GB
-# decoded). 40 megapixels is more than any camera photo people send.
-MAX_IMAGE_PIXELS = 40_000_000
+# decoded). 50 megapixels holds the largest photos phones take by default or in their "max" modes
+# (48 MP: 8064 x 6048, iPhone Pro; 50 MP: 8160 x 6120, Android); a 200 MP photo needs --max-pixels.
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 class UnreadableImageError(ValueError):
