@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -124,6 +126,19 @@ def test_video_rows_per_frame_and_annotated_video(predictor, clip, tmp_path):
     assert (rows["status"] == "ok").all()
     capture = cv2.VideoCapture(str(tmp_path / "out" / "clip_annotated.mp4"))
     assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+
+
+def test_a_portrait_iphone_video_is_read_upright(predictor, tmp_path):
+    """HEVC with the frames stored on their side and a display rotation, as an iPhone records held
+    upright (tests/fixtures/make_iphone_video.py): every frame is classified upright, the face where
+    the phone shows it, and the annotated video is portrait too."""
+    video = Path(__file__).parents[1] / "fixtures" / "iphone_portrait_hevc.mov"
+    rows = pd.DataFrame(predict_video(predictor, str(video), tmp_path / "out"))
+    assert rows["frame"].tolist() == [0, 1, 2, 3, 4] and (rows["status"] == "ok").all()
+    assert ((rows["x"] + rows["w"] / 2 - 214).abs() < 25).all() and ((rows["y"] + rows["h"] / 2 - 208).abs() < 25).all()
+    capture = cv2.VideoCapture(str(tmp_path / "out" / "iphone_portrait_hevc_annotated.mp4"))
+    ok, frame = capture.read()
+    assert ok and frame.shape[:2] == (640, 480)
 
 
 def test_annotation_draws_on_a_copy():
