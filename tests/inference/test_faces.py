@@ -9,7 +9,15 @@ import pillow_heif
 import pytest
 from PIL import Image
 
-from deepfer_kedro.inference.faces import Box, HaarDetector, UnreadableImageError, crop_face, read_image
+from deepfer_kedro.inference.faces import (
+    FER2013_GRAY_RANGE,
+    Box,
+    HaarDetector,
+    UnreadableImageError,
+    crop_face,
+    read_image,
+    stretch_contrast,
+)
 
 ASTRONAUT_FACE = Box(177, 67, 93, 93)
 
@@ -134,3 +142,20 @@ def test_unreadable_file_is_named(tmp_path):
     (tmp_path / "notes.jpg").write_text("not an image")
     with pytest.raises(UnreadableImageError, match="notes.jpg: not a readable image"):
         read_image(tmp_path / "notes.jpg")
+
+
+def test_faces_in_poor_light_are_stretched_and_faces_in_good_light_left_alone(astronaut_rgb):
+    face = cv2.resize(crop_face(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY), ASTRONAUT_FACE), (48, 48))
+    dark = np.round(face * 0.2).astype(np.uint8)
+    backlit = dark.copy()
+    backlit[:6], backlit[-6:], backlit[:, :6], backlit[:, -6:] = 235, 235, 235, 235  # a bright window around it
+    out = stretch_contrast(np.stack([face, dark, backlit]), below=100)
+    np.testing.assert_array_equal(out[0], face)  # spans well over 100 levels: untouched
+    for stretched in out[1:]:
+        lo, hi = np.percentile(stretched[8:40, 8:40], (1, 99))
+        assert abs(lo - FER2013_GRAY_RANGE[0]) <= 2 and abs(hi - FER2013_GRAY_RANGE[1]) <= 2
+        assert np.corrcoef(stretched[8:40, 8:40].ravel(), face[8:40, 8:40].ravel())[0, 1] > 0.95
+    np.testing.assert_array_equal(stretch_contrast(np.stack([dark]), below=0)[0], dark)  # 0: off
+    assert stretch_contrast(np.zeros((0, 48, 48), np.uint8), below=100).shape == (0, 48, 48)
+    flat = stretch_contrast(np.full((1, 48, 48), 7, np.uint8), below=100)  # no contrast at all: no division by 0
+    assert (flat == FER2013_GRAY_RANGE[0]).all()

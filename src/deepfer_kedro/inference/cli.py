@@ -120,6 +120,10 @@ def parser() -> argparse.ArgumentParser:
                          "whole image instead of searching it for faces")
     predict.add_argument("--min-face", type=_positive_int, help="smaller faces (px) are reported, not classified")
     predict.add_argument("--margin", type=_margin, help="share of the face box added on each side")
+    predict.add_argument("--stretch-contrast", type=float, metavar="LEVELS", dest="stretch_contrast",
+                         help="a face whose centre spans fewer gray levels than this is in poor light (dim, "
+                         "backlit, hazy) and is stretched to FER2013's range first; 0: never "
+                         "(default: inference.stretch_contrast_below, 100)")
     predict.add_argument("--no-align", action="store_true", help="classify each face as the detector boxed it, "
                          "without turning a tilted face upright by its eyes (inference.align_faces: false)")
     predict.add_argument("--every", type=_positive_int, default=1, help="video: classify every N-th frame")
@@ -309,7 +313,7 @@ def predict(args: argparse.Namespace) -> int:
     settings = {
         "runtime": args.runtime, "min_face_size": args.min_face, "margin": args.margin, "tta_flip": args.tta,
         "detect_faces": False if args.no_detect else None, "align_faces": False if args.no_align else None,
-        "max_image_pixels": args.max_pixels,
+        "max_image_pixels": args.max_pixels, "stretch_contrast_below": args.stretch_contrast,
         "video_smoothing": args.smooth, "stream_reconnect_s": args.reconnect,
         "live_all_frames": args.all_frames, "live_max_fps": args.max_fps,
         "detector": {"kind": args.detector, "haar": {"max_width": args.detector_width}}}

@@ -32,6 +32,9 @@ CROP_MIN_SHARE = 0.4
 # decoded). 50 megapixels holds the largest photos phones take by default or in their "max" modes
 # (48 MP: 8064 x 6048, iPhone Pro; 50 MP: 8160 x 6120, Android); a 200 MP photo needs --max-pixels.
 MAX_IMAGE_PIXELS = 50_000_000
+# FER2013's faces span these gray levels: the medians, over the train split, of each face's 1st and
+# 99th percentile (benchmarks/lighting.py). Faces in poor light are stretched to them.
+FER2013_GRAY_RANGE = (16.0, 228.0)
 
 
 class UnreadableImageError(ValueError):
@@ -267,6 +270,27 @@ def make_detector(settings: dict[str, Any] | None = None) -> HaarDetector | Blaz
                 raise
             logger.warning("BlazeFace is unavailable (%s); using the Haar cascade", err)
     return HaarDetector(**settings, **(own if kind == "haar" else {}))
+
+
+def stretch_contrast(faces: np.ndarray, below: float) -> np.ndarray:
+    """(N, 48, 48) uint8 face crops, those in poor light (dim, backlit, hazy or overexposed) stretched
+    to FER2013's gray range. A face is in poor light when its centre (the middle two thirds: the face
+    without the crop's margin, which a bright window behind it would fill) spans fewer than ``below``
+    gray levels from its 1st to its 99th percentile; ``below`` 0 changes nothing. FER2013's own faces
+    span 140 or more in 95 of 100 cases, and their top-1 is unchanged at 100 (benchmarks/lighting.py)."""
+    if below <= 0 or not len(faces):
+        return faces
+    edge = faces.shape[1] // 6
+    lo, hi = np.percentile(faces[:, edge:-edge, edge:-edge].reshape(len(faces), -1), (1, 99), axis=1)
+    poor = hi - lo < below
+    if not poor.any():
+        return faces
+    low, high = FER2013_GRAY_RANGE
+    scale = (high - low) / np.maximum(hi[poor] - lo[poor], 1.0)
+    stretched = (faces[poor] - lo[poor, None, None]) * scale[:, None, None] + low
+    out = faces.copy()
+    out[poor] = np.clip(np.round(stretched), 0, 255).astype(np.uint8)
+    return out
 
 
 def crop_face(gray: np.ndarray, box: Box, margin: float = 0.1, min_roll: float | None = None) -> np.ndarray:

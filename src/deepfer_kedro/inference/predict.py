@@ -27,6 +27,7 @@ from deepfer_kedro.inference.faces import (
     crop_face,
     make_detector,
     read_image,
+    stretch_contrast,
 )
 from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS, ROW_COLUMNS, Status
 
@@ -40,6 +41,9 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 # video streams, as IP cameras and media servers give them
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "srt://", "udp://", "tcp://")
 STREAM_TIMEOUT_MS = 10_000  # a camera that does not answer is reported after this (OpenCV waits 30 s)
+# faces whose centre spans fewer gray levels are in poor light and are stretched (stretch_contrast):
+# chosen on PublicTest, where it leaves clean faces' top-1 as it is (benchmarks/lighting.py)
+STRETCH_CONTRAST_BELOW = 100.0
 STREAM_RECONNECT_S = 60.0  # how long a camera or live stream that stops delivering frames is tried again
 
 
@@ -87,7 +91,9 @@ class EmotionPredictor:
     ``settings``: ``min_face_size`` (pixels; smaller faces are reported, not guessed),
     ``margin``, ``align_faces`` and ``align_min_roll`` (a face tilted at least that many degrees is
     turned upright by its eyes before it is classified), ``tta_flip``,
-    ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their options), ``detect_faces``
+    ``stretch_contrast_below`` (faces in poor light are stretched to FER2013's gray range:
+    ``stretch_contrast``; 0: never), ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their
+    options), ``detect_faces``
     (False: every image is already one face crop, as FER2013's own images are),
     ``max_image_pixels`` (larger images are refused before decoding), ``video_smoothing``
     (``FaceTracks``), and for a camera or live stream ``stream_reconnect_s``, ``live_all_frames`` and
@@ -103,6 +109,7 @@ class EmotionPredictor:
         self.align_faces = bool(self.settings.get("align_faces", True))
         self.align_min_roll = float(self.settings.get("align_min_roll", 5.0)) if self.align_faces else None
         self.tta_flip = bool(self.settings.get("tta_flip", False))
+        self.stretch_contrast_below = float(self.settings.get("stretch_contrast_below", STRETCH_CONTRAST_BELOW))
         self.detect_faces = bool(self.settings.get("detect_faces", True))
         self.max_image_pixels = int(self.settings.get("max_image_pixels", MAX_IMAGE_PIXELS))
         self.video_smoothing = float(self.settings.get("video_smoothing", 0.0))
@@ -122,8 +129,9 @@ class EmotionPredictor:
                                  "every one: set one of them")
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
-        """Probabilities for (N, 48, 48) uint8 faces; with ``tta_flip`` averaged with mirrors."""
-        batch = faces[..., None]
+        """Probabilities for (N, 48, 48) uint8 faces, those in poor light stretched first; with
+        ``tta_flip`` averaged with mirrors."""
+        batch = stretch_contrast(faces, self.stretch_contrast_below)[..., None]
         probabilities = np.asarray(self.model.predict_on_batch(batch))
         if self.tta_flip:
             probabilities = (probabilities + np.asarray(self.model.predict_on_batch(batch[:, :, ::-1]))) / 2

@@ -166,7 +166,8 @@ def log_served_model(model: Any, inference: dict[str, Any], name: str = "served_
 
 def served_settings(inference: dict[str, Any]) -> dict[str, Any]:
     """The inference settings the served model keeps (not the pipeline's own, like ``annotate``)."""
-    keep = ("min_face_size", "margin", "align_faces", "align_min_roll", "tta_flip", "detector", "detect_faces",
+    keep = ("min_face_size", "margin", "align_faces", "align_min_roll", "tta_flip", "stretch_contrast_below",
+            "detector", "detect_faces",
             "max_image_pixels", "max_image_bytes", "video_smoothing")
     settings = {k: v for k, v in (inference or {}).items() if k in keep}
     settings.setdefault("max_image_pixels", MAX_IMAGE_PIXELS)
