@@ -190,6 +190,16 @@ def test_the_readme_block_runs_the_tflite_file_with_litert_and_opencv_alone(ship
     x, y, w, h, emotion, confidence = face.split()
     assert abs(int(x) - 177) < 10 and abs(int(y) - 67) < 10 and emotion == "happy" and float(confidence) > 0.5
     assert imported == "[]"
+    # in poor light the block stretches the face as deepfer does: a dark photo's crop reaches FER2013's range
+    (tmp_path / "dark").mkdir()
+    (tmp_path / "dark" / "deepfer.tflite").write_bytes(shipped_litert.read_bytes())
+    cv2.imwrite(str(tmp_path / "dark" / "photo.jpg"), cv2.cvtColor((astronaut_rgb * 0.2).astype("uint8"),
+                                                                    cv2.COLOR_RGB2BGR))
+    done = subprocess.run([sys.executable, "-c", block + "print(face.min(), face.max())\n"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path / "dark")
+    assert done.returncode == 0, done.stderr[-3000:]
+    face, darkest_brightest = done.stdout.strip().splitlines()
+    assert face.split()[4] == "happy" and int(darkest_brightest.split()[1]) > 200
 
 
 def test_the_export_under_another_keras_backend_stops_at_once_and_names_the_fix(tiny_model_file, tmp_path):
