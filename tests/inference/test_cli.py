@@ -13,13 +13,14 @@ def test_batch_table_annotations_and_exit_status(tiny_model_file, astronaut_rgb,
     cv2.imwrite(str(tmp_path / "a.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(tmp_path / "blank.png"), np.full((64, 64), 90, np.uint8))
     out = tmp_path / "rows.csv"
-    code = main(["predict", str(tmp_path / "a.jpg"), str(tmp_path / "blank.png"), "--model", str(tiny_model_file),
-                 "-o", str(out), "--annotate", str(tmp_path / "ann"), "--tta"])
-    assert code == 0  # a batch with a face-less image still succeeds
+    command = ["predict", str(tmp_path / "a.jpg"), str(tmp_path / "blank.png"), "--model", str(tiny_model_file),
+               "-o", str(out), "--annotate", str(tmp_path / "ann"), "--tta"]
+    assert main(command) == 0  # a batch with a face-less image still succeeds
+    assert main(command) == 0  # run again: it overwrites its annotated copies
     table = pd.read_csv(out)
     assert table["status"].tolist() == ["ok", "no_face"]
     assert abs(table.filter(like="p_").iloc[0].sum() - 1) < 1e-5
-    assert (tmp_path / "ann" / "a_annotated.png").exists()
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["a_annotated.png", "blank_annotated.png"]
     err = capsys.readouterr().err
     assert "1 face(s) classified" in err
     assert "Classifying: 100%" in err and "2/2" in err  # a table going into a file: a progress bar

@@ -94,7 +94,7 @@ def test_two_inputs_with_the_same_name_get_two_annotated_images(tiny_model_file,
     write_photo(tmp_path / "in" / "sad" / "1.jpg", astronaut_rgb[:, ::-1])
     assert main(["predict", str(tmp_path / "in"), "--model", str(tiny_model_file), "--annotate",
                  str(tmp_path / "ann"), "-o", str(tmp_path / "rows.csv")]) == 0
-    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["1_annotated.png", "sad_1_annotated.png"]
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["happy_1_annotated.png", "sad_1_annotated.png"]
 
 
 @pytest.mark.parametrize("option", [["--camera", "-1"], ["--every", "0"], ["--detector-width", "0"],

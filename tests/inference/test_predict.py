@@ -16,6 +16,7 @@ from deepfer_kedro.inference.predict import (
     expand_inputs,
     predict_paths,
     predict_video,
+    unique_names,
 )
 from deepfer_kedro.labels import EMOTIONS
 
@@ -59,6 +60,17 @@ def test_one_row_per_real_face_where_it_is(predictor, real_face_collage, tmp_pat
         assert abs(row["x"] + row["w"] / 2 - (box.x + 72)) < 25 and abs(row["y"] + row["h"] / 2 - (box.y + 72)) < 25
     np.testing.assert_allclose(rows[PROBABILITIES].sum(axis=1), 1, rtol=1e-5)
     assert (rows["emotion"] == rows[PROBABILITIES].idxmax(axis=1).str[2:]).all()
+
+
+def test_annotated_files_are_named_after_their_inputs_and_told_apart():
+    """A stem alone while it is unique; the suffix or parent folders, then a number when not (names
+    compared without case, as on macOS and Windows)."""
+    names = unique_names(["party/IMG_1.HEIC", "party/IMG_1.JPG", "happy/1.jpg", "sad/1.jpg", "/home/me/solo.png",
+                          "x/A.jpg", "y/x/a.JPG", "camera0", "127_0_0_1_8554_door"])
+    assert names == {"party/IMG_1.HEIC": "IMG_1_HEIC", "party/IMG_1.JPG": "IMG_1_JPG", "happy/1.jpg": "happy_1",
+                     "sad/1.jpg": "sad_1", "/home/me/solo.png": "solo", "x/A.jpg": "x_A",
+                     "y/x/a.JPG": "y_x_a", "camera0": "camera0", "127_0_0_1_8554_door": "127_0_0_1_8554_door"}
+    assert unique_names(["A.jpg", "a.JPG"]) == {"A.jpg": "A_jpg", "a.JPG": "a_JPG_2"}
 
 
 def test_photo_rows_no_face_and_unreadable(predictor, astronaut_rgb, tmp_path):

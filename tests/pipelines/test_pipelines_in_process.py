@@ -113,22 +113,24 @@ def test_the_inference_pipeline_classifies_a_folder_of_photos_and_videos(outputs
         writer.write(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
     writer.release()
     photos = {"astronaut.jpg": lambda: Image.fromarray(astronaut_rgb),  # both datasets list the whole folder
-              "blank.png": lambda: Image.new("L", (64, 64), 128), "clip.avi": lambda: Image.open(clip)}
-    videos = {"astronaut.jpg": lambda: "", "blank.png": lambda: "", "clip.avi": lambda: str(clip)}
+              "blank.png": lambda: Image.new("L", (64, 64), 128), "blank.jpg": lambda: Image.new("L", (64, 64), 90),
+              "clip.avi": lambda: Image.open(clip)}
+    videos = {name: lambda: "" for name in photos} | {"clip.avi": lambda: str(clip)}
     inference = register_pipelines()["inference"]
     catalog = catalog_with(load_parameters("quick"), inference, inference_model=trained.load("trained_model"),
                            inference_images=photos, inference_videos=videos)
     SequentialRunner().run(inference, catalog)
     table = catalog.load("inference_predictions")
     by_file = table.groupby("file")
-    assert by_file.size().to_dict() == {"astronaut.jpg": 1, "blank.png": 1, "clip.avi": 6}
+    assert by_file.size().to_dict() == {"astronaut.jpg": 1, "blank.jpg": 1, "blank.png": 1, "clip.avi": 6}
     photo_rows = table.set_index("file").loc[["astronaut.jpg", "blank.png"]]
     assert photo_rows["status"].tolist() == ["ok", "no_face"]
     frames = table[table["file"] == "clip.avi"]
     assert frames["frame"].tolist() == list(range(6)) and frames["time"].tolist() == pytest.approx(frames["frame"] / 10)
-    assert set(catalog.load("annotated_images")) == {"astronaut", "blank"}
+    # two photos of one name but their suffix: each keeps its annotated copy
+    assert set(catalog.load("annotated_images")) == {"astronaut", "blank_png", "blank_jpg"}
     summary = catalog.load("inference_face_summary").set_index("file")
     assert summary.loc["clip.avi", "frames"] == 6 and summary.loc["astronaut.jpg", "frames"] == 1
     assert set(catalog.load("video_timelines")) == {"clip_timeline.png"}
-    assert "No face found in 1 of 2 image(s)" in caplog.text and "inference.detect_faces: false" in caplog.text
+    assert "No face found in 2 of 3 image(s)" in caplog.text and "inference.detect_faces: false" in caplog.text
     assert "clip.avi frame 6/6" in capsys.readouterr().err  # a video's frames show in the progress bar

@@ -28,11 +28,10 @@ from deepfer_kedro.core.export import EXPORT_FORMATS, RECHECK_MARGIN
 from deepfer_kedro.inference.faces import DETECTORS, UnreadableImageError
 from deepfer_kedro.inference.loading import RUNTIMES, ModelNotFoundError, load_model, load_predictor
 from deepfer_kedro.inference.predict import (
-    annotated_path,
+    AnnotationFolder,
     expand_inputs,
     frame_count,
     is_stream,
-    output_name,
     predict_paths,
     predict_video,
     shown_name,
@@ -109,8 +108,10 @@ def parser() -> argparse.ArgumentParser:
                          "cascade); default: inference.detector.kind in conf/")
     predict.add_argument("--output", "-o", help="write the table here (.csv or .jsonl) row by row as faces are "
                          "classified; default: CSV on stdout")
-    predict.add_argument("--annotate", metavar="DIR", help="write annotated images / videos into DIR, and for each "
-                         "video or camera a plot of its faces' emotions over time (<name>_timeline.png)")
+    predict.add_argument("--annotate", metavar="DIR", help="write annotated images / videos into DIR "
+                         "(<name>_annotated.png / .mp4, <name> the input's stem, with its suffix or folders where "
+                         "two inputs share one; a second run overwrites), and for each video or camera a plot of "
+                         "its faces' emotions over time (<name>_timeline.png)")
     predict.add_argument("--summary", metavar="FILE", help="also write a table (.csv or .jsonl) with one row per "
                          "face of each file: for a video or camera, over all its frames (frames seen, start and end, "
                          "its emotion and each emotion's share of frames and mean probability)")
@@ -327,8 +328,8 @@ def predict(args: argparse.Namespace) -> int:
         writer.close()
         logger.error("%s (conf/base/parameters_inference.yml)", err)
         return 2
-    annotate_dir = Path(args.annotate) if args.annotate else None
     cameras = args.camera or []
+    annotate_dir = AnnotationFolder(args.annotate, [*paths, *cameras]) if args.annotate else None
     rows: Iterator[dict] = (  # one camera alone that cannot be opened is an error of the command (exit 2)
         predict_video(predictor, cameras[0], annotate_dir, args.every, args.max_frames, args.detect_every)
         if cameras and not paths and len(cameras) == 1
@@ -391,7 +392,8 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_summaries(summaries: FaceSummaries, summary_file: str | None, annotate_dir: Path | None) -> None:
+def _write_summaries(summaries: FaceSummaries, summary_file: str | None,
+                     annotate_dir: AnnotationFolder | None) -> None:
     """The per-face table (``--summary``) and each video's timeline plot (into ``--annotate``'s folder)."""
     if summary_file:
         try:
@@ -411,8 +413,7 @@ def _write_summaries(summaries: FaceSummaries, summary_file: str | None, annotat
 
         for video in summaries.videos():
             figure = summaries.timeline(video)
-            annotate_dir.mkdir(parents=True, exist_ok=True)
-            figure.savefig(annotated_path(annotate_dir, output_name(video), ".png", "timeline"), dpi=100)
+            figure.savefig(annotate_dir.path(video, ".png", "timeline"), dpi=100)
             plt.close(figure)
 
 

@@ -10,7 +10,7 @@ import queue
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +31,7 @@ from deepfer_kedro.inference.faces import (
 )
 from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS, ROW_COLUMNS, Status
 
-__all__ = ["ROW_COLUMNS", "EmotionPredictor", "FaceResult", "FaceTracks", "Status", "predict_paths",
+__all__ = ["ROW_COLUMNS", "AnnotationFolder", "EmotionPredictor", "FaceResult", "FaceTracks", "Status", "predict_paths",
            "predict_side_by_side", "predict_video"]
 
 logger = logging.getLogger(__name__)
@@ -292,27 +292,80 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     return expanded
 
 
-def annotated_path(annotate_dir: Path, source: str, suffix: str, kind: str = "annotated") -> Path:
-    """``<stem>_<kind><suffix>`` in ``annotate_dir``; when another input of the batch already
-    took that name (``happy/1.jpg`` and ``sad/1.jpg``), its parent folders are added to the name."""
-    parts = Path(source).with_suffix("").parts
-    for depth in range(1, len(parts) + 1):
-        candidate = annotate_dir / ("_".join(parts[-depth:]).lstrip("_") + f"_{kind}{suffix}")
-        if not candidate.exists():
-            return candidate
-    stem, n = "_".join(parts), 2
-    while (annotate_dir / f"{stem}_{n}_{kind}{suffix}").exists():
-        n += 1
-    return annotate_dir / f"{stem}_{n}_{kind}{suffix}"
+class AnnotationFolder:
+    """Where a run writes each input's annotated copy and timeline: ``<name>_<kind><suffix>`` in
+    ``folder``, the input's name its file's stem made unique among the run's inputs (``unique_names``),
+    so the names say which input is which and a second run of the same inputs overwrites the first's
+    files."""
+
+    def __init__(self, folder: Path | str, sources: Iterable[str | int] = ()) -> None:
+        self.folder = Path(folder)
+        self._lock = threading.Lock()  # cameras read side by side ask from their own threads
+        self._names = unique_names([output_name(source) for source in sources])
+
+    def path(self, source: str | int, suffix: str, kind: str = "annotated") -> Path:
+        key = output_name(source)
+        with self._lock:
+            if key not in self._names:  # not announced: made unique among those named so far
+                taken = {name.casefold() for name in self._names.values()}
+                name = base = unique_names([*self._names, key])[key]
+                n = 1
+                while name.casefold() in taken:
+                    n += 1
+                    name = f"{base}_{n}"
+                self._names[key] = name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder / f"{self._names[key]}_{kind}{suffix}"
+
+
+def _annotation_folder(folder: AnnotationFolder | Path, sources: Iterable[str | int] = ()) -> AnnotationFolder:
+    return folder if isinstance(folder, AnnotationFolder) else AnnotationFolder(folder, sources)
+
+
+def unique_names(keys: Iterable[str]) -> dict[str, str]:
+    """Each key's file stem, with its suffix when another key differs from it by that alone (``a.jpg``,
+    ``a.png``: ``a_jpg``, ``a_png``), and with as many of its parent folders as it takes to tell it from
+    the others (``happy/1.jpg``, ``sad/1.jpg``: ``happy_1``, ``sad_1``); a number when nothing else
+    does. Names are compared without case, as macOS and Windows compare file names."""
+    keys = list(dict.fromkeys(keys))
+    parts = {key: [part for part in Path(key).with_suffix("").parts if part not in (Path(key).anchor, ".", "..")]
+                  or [key] for key in keys}
+    depth, suffixed = dict.fromkeys(keys, 1), set()
+
+    def name(key: str) -> str:
+        return "_".join(parts[key][-depth[key]:]) + (f"_{Path(key).suffix[1:]}" if key in suffixed else "")
+
+    while True:
+        groups: dict[str, list[str]] = {}
+        for key in keys:
+            groups.setdefault(name(key).casefold(), []).append(key)
+        clashes = [group for group in groups.values() if len(group) > 1]
+        grown = False
+        for group in clashes:
+            # files of one folder that differ by suffix alone are told apart by it; others by their folders
+            stems = Counter(Path(key).with_suffix("").as_posix().casefold() for key in group)
+            for key in group:
+                if stems[Path(key).with_suffix("").as_posix().casefold()] > 1:
+                    if key not in suffixed and Path(key).suffix:
+                        suffixed.add(key)
+                        grown = True
+                elif depth[key] < len(parts[key]):
+                    depth[key] += 1
+                    grown = True
+        if not grown:
+            names = {key: name(key) for key in keys}
+            for group in clashes:
+                for n, key in enumerate(group[1:], 2):
+                    names[key] += f"_{n}"
+            return names
 
 
 def predict_image(predictor: EmotionPredictor, path: str,
-                  annotate_dir: Path | None = None) -> list[dict[str, Any]]:
+                  annotate_dir: AnnotationFolder | Path | None = None) -> list[dict[str, Any]]:
     gray = read_image(path, predictor.max_image_pixels)
     results = predictor.predict_frame(gray)
     if annotate_dir is not None:
-        annotate_dir.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(annotated_path(annotate_dir, path, ".png")), annotate(gray, results))
+        cv2.imwrite(str(_annotation_folder(annotate_dir).path(path, ".png")), annotate(gray, results))
     return result_rows(path, None, results)
 
 
@@ -360,7 +413,8 @@ class SideBySide:
     clock: LiveClock = field(default_factory=LiveClock)
 
 
-def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: Path | None = None,
+def predict_video(predictor: EmotionPredictor, source: str | int,
+                  annotate_dir: AnnotationFolder | Path | None = None,
                   every: int = 1, max_frames: int | None = None, detect_every: int = 1,
                   together: SideBySide | None = None) -> Iterator[dict[str, Any]]:
     """Rows for every ``every``-th frame of a video file, a stream URL (``is_stream``; its password is
@@ -412,8 +466,7 @@ def predict_video(predictor: EmotionPredictor, source: str | int, annotate_dir: 
             yield from result_rows(name, index, results, numbers, seconds)
             if annotate_dir is not None:
                 if writer is None:
-                    annotate_dir.mkdir(parents=True, exist_ok=True)
-                    target = annotated_path(annotate_dir, output_name(source), ".mp4")
+                    target = _annotation_folder(annotate_dir).path(source, ".mp4")
                     size = (frame.shape[1], frame.shape[0])
                     writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), (nominal_fps or 25) / every,
                                              size)
@@ -640,7 +693,7 @@ def _video_time(capture: cv2.VideoCapture, index: int, fps: float) -> float | No
     return round(index / fps, 3) if fps > 0 else None
 
 
-def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: Path | None = None,
+def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: AnnotationFolder | Path | None = None,
                   every: int = 1, max_frames: int | None = None, detect_every: int = 1,
                   cameras: Iterable[int] = ()) -> Iterator[dict[str, Any]]:
     """Rows for each image and video file, one after another in the order given, then for the stream
@@ -648,6 +701,8 @@ def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: P
     one has no end of its own. An input that cannot be read gives an ``unreadable`` row naming it, and
     the others still run."""
     streams = [*(path for path in paths if is_stream(path)), *cameras]
+    if annotate_dir is not None:
+        annotate_dir = _annotation_folder(annotate_dir, [*paths, *streams])
     one_by_one = [path for path in paths if not is_stream(path)] + (streams if len(streams) == 1 else [])
     for source in one_by_one:
         try:
@@ -665,7 +720,8 @@ def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: P
 _ENDED = object()  # a source's thread is done
 
 
-def predict_side_by_side(predictor: EmotionPredictor, sources: list[str | int], annotate_dir: Path | None = None,
+def predict_side_by_side(predictor: EmotionPredictor, sources: list[str | int],
+                         annotate_dir: AnnotationFolder | Path | None = None,
                          every: int = 1, max_frames: int | None = None,
                          detect_every: int = 1) -> Iterator[dict[str, Any]]:
     """The rows of several cameras and streams read at once (``predict_video``, each on a thread of
@@ -675,6 +731,8 @@ def predict_side_by_side(predictor: EmotionPredictor, sources: list[str | int], 
     be opened or stops gives its ``unreadable`` row, and the others go on. When this stops (Ctrl-C,
     SIGTERM) all of them are stopped and their finished rows still come out before the interrupt goes
     on."""
+    if annotate_dir is not None:
+        annotate_dir = _annotation_folder(annotate_dir, sources)
     # bounded: a reader of the rows that stalls holds the threads up, not memory
     rows: queue.Queue[Any] = queue.Queue(maxsize=64 * len(sources))
     together = SideBySide()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,13 +47,14 @@ def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[]
     annotated, summaries = {}, FaceSummaries()
     # both datasets list the whole folder; each file is read by the one for its kind
     names = sorted(set(inference_images) | set(inference_videos))
+    saved_as = _output_names(names)
     for name in (progress := tqdm(names, desc="Classifying", unit="file", mininterval=0.5)):
         if Path(name).suffix.lower() in VIDEO_SUFFIXES:
             new_rows = _video_rows(predictor, name, inference_videos[name], progress)
         else:
             new_rows, drawn = _image_rows(predictor, name, inference_images[name], bool(inference.get("annotate")))
             if drawn is not None:
-                annotated[Path(name).with_suffix("").as_posix()] = drawn
+                annotated[saved_as[name]] = drawn
         for row in new_rows:
             summaries.add(row)
         rows += new_rows
@@ -62,9 +64,18 @@ def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[]
         logger.warning("No face found in %d of %d image(s); if they are already face crops, "
                        "inference.detect_faces: false classifies each whole image", photos_without_face,
                        sum(Path(name).suffix.lower() not in VIDEO_SUFFIXES for name in names))
-    timelines = {f"{Path(video).with_suffix('').as_posix()}_timeline.png": summaries.timeline(video)
+    timelines = {f"{saved_as[video]}_timeline.png": summaries.timeline(video)
                  for video in summaries.videos()}
     return table, annotated, summaries.table().reindex(columns=SUMMARY_COLUMNS), timelines
+
+
+def _output_names(names: list[str]) -> dict[str, str]:
+    """The name each file's outputs are saved under: its path without suffix, and with it for files of
+    one folder that share a stem (``IMG_1.HEIC`` and ``IMG_1.JPG``: ``IMG_1_HEIC``, ``IMG_1_JPG``)."""
+    stems = Counter(Path(name).with_suffix("").as_posix().casefold() for name in names)
+    return {name: Path(name).with_suffix("").as_posix()
+            + (f"_{Path(name).suffix[1:]}" if stems[Path(name).with_suffix("").as_posix().casefold()] > 1 else "")
+            for name in names}
 
 
 def _image_rows(predictor: EmotionPredictor, name: str, load: Callable[[], Image.Image],
