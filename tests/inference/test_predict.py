@@ -88,7 +88,8 @@ def test_photo_rows_no_face_and_unreadable(predictor, astronaut_rgb, tmp_path):
 
 def test_a_folder_of_phone_photos_is_read_and_other_files_are_named(predictor, astronaut_rgb, tmp_path, caplog):
     """HEIC (iPhones), HEIF and AVIF photos in a folder are classified like JPEGs; a file that is
-    neither image nor video is skipped with a warning naming it, a hidden one silently."""
+    neither image nor video is skipped with a warning naming it, a hidden one (or one in a hidden
+    folder) silently."""
     import pillow_heif
     from PIL import Image
 
@@ -99,6 +100,8 @@ def test_a_folder_of_phone_photos_is_read_and_other_files_are_named(predictor, a
     Image.fromarray(astronaut_rgb).save(tmp_path / "c.avif", "AVIF")
     (tmp_path / "notes.txt").write_text("not a photo")
     (tmp_path / ".DS_Store").write_bytes(b"\0")
+    (tmp_path / ".ipynb_checkpoints").mkdir()  # Jupyter's copies: a hidden folder, left out too
+    Image.fromarray(astronaut_rgb).save(tmp_path / ".ipynb_checkpoints" / "c-checkpoint.avif", "AVIF")
     paths = expand_inputs([str(tmp_path)])
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["IMG_0001.HEIC", "c.avif", "b.heif"]
     [warning] = [r.getMessage() for r in caplog.records if "Skipped" in r.getMessage()]

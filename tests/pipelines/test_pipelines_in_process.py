@@ -114,7 +114,8 @@ def test_the_inference_pipeline_classifies_a_folder_of_photos_and_videos(outputs
     writer.release()
     photos = {"astronaut.jpg": lambda: Image.fromarray(astronaut_rgb),  # both datasets list the whole folder
               "blank.png": lambda: Image.new("L", (64, 64), 128), "blank.jpg": lambda: Image.new("L", (64, 64), 90),
-              "clip.avi": lambda: Image.open(clip)}
+              "clip.avi": lambda: Image.open(clip), ".DS_Store": lambda: Image.open(clip),
+              "notes.txt": lambda: Image.open(clip)}
     videos = {name: lambda: "" for name in photos} | {"clip.avi": lambda: str(clip)}
     inference = register_pipelines()["inference"]
     catalog = catalog_with(load_parameters("quick"), inference, inference_model=trained.load("trained_model"),
@@ -123,6 +124,8 @@ def test_the_inference_pipeline_classifies_a_folder_of_photos_and_videos(outputs
     table = catalog.load("inference_predictions")
     by_file = table.groupby("file")
     assert by_file.size().to_dict() == {"astronaut.jpg": 1, "blank.jpg": 1, "blank.png": 1, "clip.avi": 6}
+    # other files are skipped as deepfer predict skips them: named, and hidden ones silently
+    assert "Skipped 1 file(s) in the inference folder" in caplog.text and ": notes.txt (" in caplog.text
     photo_rows = table.set_index("file").loc[["astronaut.jpg", "blank.png"]]
     assert photo_rows["status"].tolist() == ["ok", "no_face"]
     frames = table[table["file"] == "clip.avi"]

@@ -275,21 +275,30 @@ def annotate(image: np.ndarray, results: list[FaceResult], numbers: list[int] | 
 
 def expand_inputs(inputs: Iterable[str]) -> list[str]:
     """Files as given, folders replaced by the image and video files inside them, sorted. The other
-    files in a folder are skipped with a warning that names them (hidden files silently)."""
+    files in a folder are skipped with a warning that names them (hidden ones silently)."""
     expanded: list[str] = []
     for item in inputs:
         path = Path(item)
         if not path.is_dir():
             expanded.append(item)
             continue
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        expanded += [str(p) for p in files if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
-        if skipped := [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES]:
-            logger.warning("Skipped %d file(s) in %s that are not images or videos by their suffix: %s%s "
-                           "(images: %s; videos: %s; give a file by name to try it anyway)", len(skipped), item,
-                           ", ".join(str(p.relative_to(path)) for p in skipped[:5]), " ..." if len(skipped) > 5 else "",
-                           " ".join(sorted(IMAGE_SUFFIXES)), " ".join(sorted(VIDEO_SUFFIXES)))
+        names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+        expanded += [str(path / name) for name in media_files(names, item, "give a file by name to try it anyway")]
     return expanded
+
+
+def media_files(names: Iterable[str], folder: str, hint: str) -> list[str]:
+    """The image and video files among a folder's ``names`` (relative paths). Hidden files and those
+    in hidden folders (``.DS_Store``, ``.ipynb_checkpoints/``) are left out silently; the other files
+    with a warning that names them and ends with ``hint``."""
+    names = [name for name in names if not any(part.startswith(".") for part in Path(name).parts)]
+    media = [name for name in names if Path(name).suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
+    if skipped := sorted(set(names) - set(media)):
+        logger.warning("Skipped %d file(s) in %s that are not images or videos by their suffix: %s%s "
+                       "(images: %s; videos: %s; %s)", len(skipped), folder, ", ".join(skipped[:5]),
+                       " ..." if len(skipped) > 5 else "", " ".join(sorted(IMAGE_SUFFIXES)),
+                       " ".join(sorted(VIDEO_SUFFIXES)), hint)
+    return media
 
 
 class AnnotationFolder:

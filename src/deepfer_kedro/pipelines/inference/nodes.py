@@ -21,6 +21,7 @@ from deepfer_kedro.inference.predict import (
     EmotionPredictor,
     annotate,
     frame_count,
+    media_files,
     predict_video,
     result_rows,
     unreadable_row,
@@ -46,7 +47,8 @@ def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[]
     rows: list[dict[str, Any]] = []
     annotated, summaries = {}, FaceSummaries()
     # both datasets list the whole folder; each file is read by the one for its kind
-    names = sorted(set(inference_images) | set(inference_videos))
+    names = media_files(sorted(set(inference_images) | set(inference_videos)),
+                        "the inference folder (inference_images)", "rename it to try it anyway")
     saved_as = _output_names(names)
     for name in (progress := tqdm(names, desc="Classifying", unit="file", mininterval=0.5)):
         if Path(name).suffix.lower() in VIDEO_SUFFIXES:
