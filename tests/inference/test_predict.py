@@ -106,6 +106,8 @@ def test_a_folder_of_phone_photos_is_read_and_other_files_are_named(predictor, a
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["IMG_0001.HEIC", "c.avif", "b.heif"]
     [warning] = [r.getMessage() for r in caplog.records if "Skipped" in r.getMessage()]
     assert "Skipped 1 file(s)" in warning and "notes.txt" in warning and ".DS_Store" not in warning
+    # a file given by itself too is read once, however it is spelled
+    assert expand_inputs([str(tmp_path), str(tmp_path / "trip" / ".." / "c.avif"), str(tmp_path / "c.avif")]) == paths
     rows = pd.DataFrame(predict_paths(predictor, paths))
     assert rows["status"].tolist() == ["ok"] * 3
     assert rows["x"].between(150, 200).all()

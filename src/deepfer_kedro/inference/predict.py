@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import logging
 import math
+import os
 import queue
 import re
 import threading
@@ -274,8 +275,9 @@ def annotate(image: np.ndarray, results: list[FaceResult], numbers: list[int] | 
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """Files as given, folders replaced by the image and video files inside them, sorted. The other
-    files in a folder are skipped with a warning that names them (hidden ones silently)."""
+    """Files as given, folders replaced by the image and video files inside them, sorted, each file
+    once. The other files in a folder are skipped with a warning that names them (hidden ones
+    silently)."""
     expanded: list[str] = []
     for item in inputs:
         path = Path(item)
@@ -284,7 +286,13 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
             continue
         names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
         expanded += [str(path / name) for name in media_files(names, item, "give a file by name to try it anyway")]
-    return expanded
+    # a file given twice (by itself and in its folder) is read once: one set of rows, one annotated copy
+    first_spelling: dict[str, str] = {}
+    for item in expanded:
+        first_spelling.setdefault(item if is_stream(item) else os.path.abspath(item), item)
+    if len(first_spelling) < len(expanded):
+        logger.info("%d input(s) given more than once are read once", len(expanded) - len(first_spelling))
+    return list(first_spelling.values())
 
 
 def media_files(names: Iterable[str], folder: str, hint: str) -> list[str]:
