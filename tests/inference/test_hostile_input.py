@@ -63,6 +63,18 @@ def test_a_decompression_bomb_is_an_unreadable_row_and_the_batch_goes_on(tiny_mo
     assert "over the limit of 50,000,000 pixels" in rows.loc[str(tmp_path / "in" / "bomb.png"), "message"]
 
 
+def test_a_mistyped_name_is_named_as_missing_and_the_batch_goes_on(tiny_model_file, astronaut_rgb, tmp_path):
+    write_photo(tmp_path / "a.jpg", astronaut_rgb)
+    out = tmp_path / "rows.csv"
+    missing = [str(tmp_path / name) for name in ("phto.jpg", "clp.mp4", "holiday/")]
+    assert main(["predict", *missing, str(tmp_path / "a.jpg"), "--model", str(tiny_model_file), "-o", str(out)]) == 1
+    rows = pd.read_csv(out).set_index("file")
+    assert rows.loc[str(tmp_path / "a.jpg"), "status"] == "ok"
+    for name in missing:
+        assert rows.loc[name, "status"] == "unreadable"
+        assert rows.loc[name, "message"] == f"{name}: no such file or folder"
+
+
 def test_an_unwritable_output_fails_before_any_work(tiny_model_file, astronaut_rgb, tmp_path, capsys):
     photo = write_photo(tmp_path / "a.jpg", astronaut_rgb)
     assert main(["predict", str(photo), "--model", str(tiny_model_file), "-o", "/nonexistent/dir/out.csv"]) == 2

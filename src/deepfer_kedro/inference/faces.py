@@ -66,6 +66,8 @@ def read_image(path: str | Path | Any, max_pixels: int = MAX_IMAGE_PIXELS, name:
             return _checked_gray(image, max_pixels, name)
     except Image.DecompressionBombError as err:  # PIL's own cap, met before ours when far over
         raise UnreadableImageError(f"{name}: over the limit of {max_pixels:,} pixels ({err})") from err
+    except FileNotFoundError as err:  # a typo in a name, most often
+        raise UnreadableImageError(f"{name}: no such file or folder") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         if isinstance(err, UnreadableImageError):
             raise

@@ -677,6 +677,8 @@ def _open_video(source: str | int, max_pixels: int) -> cv2.VideoCapture:
                                                          cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
                if is_stream(source) else cv2.VideoCapture(source))
     name = shown_name(source)
+    if not capture.isOpened() and isinstance(source, str) and not is_stream(source) and not Path(source).exists():
+        raise UnreadableImageError(f"{name}: no such file or folder")
     if not capture.isOpened():
         raise UnreadableImageError(f"{name}: cannot be opened as a video, stream or camera"
                                    + (" (unreachable, or not a video stream?)" if is_stream(source) else ""))
