@@ -170,7 +170,8 @@ def test_a_stop_while_a_row_is_written_stops_the_cameras_and_keeps_their_rows(ti
 
 def test_cameras_side_by_side_take_turns_at_the_classifier(tiny_model_file, astronaut_rgb, tmp_path, monkeypatch):
     """``--camera 0 --camera 1``: both are read, and their faces are never classified at once (the
-    model is shared, and a Keras model is not made for two threads at a time)."""
+    model is shared, and a Keras model is not made for two threads at a time). A camera given twice
+    is opened once."""
     from deepfer_kedro.inference.predict import EmotionPredictor
 
     frame = cv2.resize(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR), (320, 240))
@@ -207,8 +208,8 @@ def test_cameras_side_by_side_take_turns_at_the_classifier(tiny_model_file, astr
     monkeypatch.setattr("deepfer_kedro.inference.predict.cv2.VideoCapture", Camera)
     monkeypatch.setattr(EmotionPredictor, "predict_frame", watched)
     out = tmp_path / "rows.csv"
-    assert cli.main(["predict", "--camera", "0", "--camera", "1", "--model", str(tiny_model_file), "-o", str(out),
-                     "--reconnect", "0", "--all-frames"]) == 1
+    assert cli.main(["predict", "--camera", "0", "--camera", "1", "--camera", "0", "--model", str(tiny_model_file),
+                     "-o", str(out), "--reconnect", "0", "--all-frames"]) == 1
     rows = pd.read_csv(out)
     for camera in ("camera:0", "camera:1"):
         assert rows.loc[rows["file"] == camera, "status"].tolist() == ["ok"] * 6 + ["unreadable"]

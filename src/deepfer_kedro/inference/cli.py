@@ -328,7 +328,7 @@ def predict(args: argparse.Namespace) -> int:
         writer.close()
         logger.error("%s (conf/base/parameters_inference.yml)", err)
         return 2
-    cameras = args.camera or []
+    cameras = list(dict.fromkeys(args.camera or []))  # one camera opened twice: the second would find it busy
     annotate_dir = AnnotationFolder(args.annotate, [*paths, *cameras]) if args.annotate else None
     rows: Iterator[dict] = (  # one camera alone that cannot be opened is an error of the command (exit 2)
         predict_video(predictor, cameras[0], annotate_dir, args.every, args.max_frames, args.detect_every)
