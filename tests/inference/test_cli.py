@@ -7,6 +7,7 @@ import pytest
 
 from deepfer_kedro import default_model
 from deepfer_kedro.inference.cli import main
+from deepfer_kedro.labels import EMOTIONS
 
 
 def test_batch_table_annotations_and_exit_status(tiny_model_file, astronaut_rgb, tmp_path, capsys):
@@ -44,6 +45,15 @@ def test_unreadable_file_is_named_and_the_rest_still_runs(tiny_model_file, astro
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["status"] for r in rows] == ["ok", "unreadable"]
     assert "b.jpg" in capsys.readouterr().err
+
+
+def test_json_lines_on_stdout_for_a_pipe(tiny_model_file, astronaut_rgb, tmp_path, capsys):
+    """``--format jsonl`` without ``-o``: one JSON object a line on stdout (``| jq``), nothing else there."""
+    cv2.imwrite(str(tmp_path / "a.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert main(["predict", str(tmp_path / "a.jpg"), "--model", str(tiny_model_file), "--format", "jsonl"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["file"] == str(tmp_path / "a.jpg") and row["status"] == "ok" and row["emotion"] in EMOTIONS
+    assert sum(row[f"p_{emotion}"] for emotion in EMOTIONS) == pytest.approx(1, abs=1e-5)
 
 
 def test_missing_model_exits_with_advice(tmp_path, capsys, astronaut_rgb):

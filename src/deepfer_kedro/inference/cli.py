@@ -108,6 +108,9 @@ def parser() -> argparse.ArgumentParser:
                          "cascade); default: inference.detector.kind in conf/")
     predict.add_argument("--output", "-o", help="write the table here (.csv or .jsonl) row by row as faces are "
                          "classified; default: CSV on stdout")
+    predict.add_argument("--format", choices=("csv", "jsonl"), help="the table's format: csv, or jsonl (a JSON "
+                         "object a line, to pipe a camera's faces into jq or a queue); default: --output's suffix, "
+                         "csv on stdout")
     predict.add_argument("--annotate", metavar="DIR", help="write annotated images / videos into DIR "
                          "(<name>_annotated.png / .mp4, <name> the input's stem, with its suffix or folders where "
                          "two inputs share one; a second run overwrites), and for each video or camera a plot of "
@@ -204,9 +207,9 @@ class RowWriter:
     """Writes each row as it comes (CSV or JSON Lines), so that an interrupted or failing batch
     keeps every row it finished. Opened before any work, so an unwritable path fails at once."""
 
-    def __init__(self, output: str | None) -> None:
+    def __init__(self, output: str | None, table_format: str | None = None) -> None:
         self.file: IO[str] = sys.stdout if output is None else open(output, "w", newline="")  # noqa: SIM115
-        self.jsonl = bool(output and output.endswith(".jsonl"))
+        self.jsonl = table_format == "jsonl" or (table_format is None and bool(output and output.endswith(".jsonl")))
         self.csv = None if self.jsonl else csv.DictWriter(self.file, ROW_COLUMNS, extrasaction="ignore")
         if self.csv:
             self.csv.writeheader()
@@ -300,7 +303,7 @@ def predict(args: argparse.Namespace) -> int:
         logger.error("No image or video files in %s", ", ".join(args.inputs))
         return 2
     try:
-        writer = RowWriter(args.output)
+        writer = RowWriter(args.output, args.format)
     except OSError as err:
         logger.error("Cannot write the output %s (%s); nothing was run", args.output, err.strerror or err)
         return 2
