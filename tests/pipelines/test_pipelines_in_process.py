@@ -131,7 +131,12 @@ def test_the_inference_pipeline_classifies_a_folder_of_photos_and_videos(outputs
     frames = table[table["file"] == "clip.avi"]
     assert frames["frame"].tolist() == list(range(6)) and frames["time"].tolist() == pytest.approx(frames["frame"] / 10)
     # two photos of one name but their suffix: each keeps its annotated copy
-    assert set(catalog.load("annotated_images")) == {"astronaut", "blank_png", "blank_jpg"}
+    annotated = catalog.load("annotated_images")
+    assert set(annotated) == {"astronaut", "blank_png", "blank_jpg"}
+    # each is drawn when it is saved, not held in memory with the others; it is the photo with its box
+    assert all(callable(draw) for draw in annotated.values())
+    astronaut = np.asarray(annotated["astronaut"]())
+    assert astronaut.shape == (*astronaut_rgb.shape[:2], 3) and not (astronaut[..., 0] == astronaut[..., 1]).all()
     summary = catalog.load("inference_face_summary").set_index("file")
     assert summary.loc["clip.avi", "frames"] == 6 and summary.loc["astronaut.jpg", "frames"] == 1
     assert set(catalog.load("video_timelines")) == {"clip_timeline.png"}
