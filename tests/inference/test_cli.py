@@ -47,6 +47,18 @@ def test_unreadable_file_is_named_and_the_rest_still_runs(tiny_model_file, astro
     assert "b.jpg" in capsys.readouterr().err
 
 
+def test_a_folder_run_again_leaves_out_its_own_annotated_copies(tiny_model_file, astronaut_rgb, tmp_path,
+                                                                monkeypatch):
+    """``deepfer predict . --annotate annotated/`` twice: the second run reads the photo, not the
+    first run's annotated copy of it."""
+    cv2.imwrite(str(tmp_path / "a.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert main(["predict", ".", "--model", str(tiny_model_file), "--annotate", "annotated", "-o", "rows.csv"]) == 0
+        assert pd.read_csv("rows.csv")["file"].tolist() == ["a.jpg"]
+    assert [p.name for p in (tmp_path / "annotated").iterdir()] == ["a_annotated.png"]
+
+
 def test_json_lines_on_stdout_for_a_pipe(tiny_model_file, astronaut_rgb, tmp_path, capsys):
     """``--format jsonl`` without ``-o``: one JSON object a line on stdout (``| jq``), nothing else there."""
     cv2.imwrite(str(tmp_path / "a.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))

@@ -298,7 +298,7 @@ def predict(args: argparse.Namespace) -> int:
         parser().error("give image or video files, folders, or --camera N")
     if args.all_frames and args.max_fps:
         parser().error("--all-frames classifies every frame and --max-fps skips frames: give one of them")
-    paths = expand_inputs(args.inputs)
+    paths = expand_inputs(args.inputs, args.annotate)
     if args.inputs and not paths:
         logger.error("No image or video files in %s", ", ".join(args.inputs))
         return 2

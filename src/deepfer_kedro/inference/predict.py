@@ -274,17 +274,23 @@ def annotate(image: np.ndarray, results: list[FaceResult], numbers: list[int] | 
     return canvas
 
 
-def expand_inputs(inputs: Iterable[str]) -> list[str]:
+def expand_inputs(inputs: Iterable[str], output_folder: str | None = None) -> list[str]:
     """Files as given, folders replaced by the image and video files inside them, sorted, each file
     once. The other files in a folder are skipped with a warning that names them (hidden ones
-    silently)."""
+    silently), and so are those in ``output_folder`` (``--annotate``'s: ``deepfer predict .
+    --annotate annotated/`` run again would classify its own annotated copies)."""
+    own = Path(output_folder).resolve() if output_folder else None
     expanded: list[str] = []
     for item in inputs:
         path = Path(item)
         if not path.is_dir():
             expanded.append(item)
             continue
-        names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+        files = [p for p in path.rglob("*") if p.is_file()]
+        if own is not None and (outputs := {p for p in files if p.resolve().is_relative_to(own)}):
+            logger.info("Left out the %d file(s) in %s, the --annotate folder", len(outputs), output_folder)
+            files = [p for p in files if p not in outputs]
+        names = sorted(p.relative_to(path).as_posix() for p in files)
         expanded += [str(path / name) for name in media_files(names, item, "give a file by name to try it anyway")]
     # a file given twice (by itself and in its folder) is read once: one set of rows, one annotated copy
     first_spelling: dict[str, str] = {}
