@@ -14,6 +14,7 @@ from deepfer_kedro.inference.predict import (
     FaceTracks,
     annotate,
     expand_inputs,
+    predict_image,
     predict_paths,
     predict_video,
     unique_names,
@@ -71,6 +72,17 @@ def test_annotated_files_are_named_after_their_inputs_and_told_apart():
                      "sad/1.jpg": "sad_1", "/home/me/solo.png": "solo", "x/A.jpg": "x_A",
                      "y/x/a.JPG": "y_x_a", "camera0": "camera0", "127_0_0_1_8554_door": "127_0_0_1_8554_door"}
     assert unique_names(["A.jpg", "a.JPG"]) == {"A.jpg": "A_jpg", "a.JPG": "a_JPG_2"}
+
+
+def test_photos_annotated_one_call_at_a_time_keep_apart(predictor, astronaut_rgb, tmp_path):
+    """From Python, ``predict_image`` called photo by photo with one folder: ``x/a.jpg`` and ``y/a.jpg``
+    get two annotated copies, and ``x/a.jpg`` again overwrites its own."""
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "a.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    for photo in ("x/a.jpg", "y/a.jpg", "x/a.jpg"):
+        predict_image(predictor, str(tmp_path / photo), tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_annotated.png", "y_a_annotated.png"]
 
 
 def test_photo_rows_no_face_and_unreadable(predictor, astronaut_rgb, tmp_path):

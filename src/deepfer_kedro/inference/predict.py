@@ -341,8 +341,16 @@ class AnnotationFolder:
         return self.folder / f"{self._names[key]}_{kind}{suffix}"
 
 
-def _annotation_folder(folder: AnnotationFolder | Path, sources: Iterable[str | int] = ()) -> AnnotationFolder:
-    return folder if isinstance(folder, AnnotationFolder) else AnnotationFolder(folder, sources)
+_FOLDERS_OF_SINGLE_CALLS: dict[Path, AnnotationFolder] = {}
+
+
+def _annotation_folder(folder: AnnotationFolder | Path, sources: list[str | int] | None = None) -> AnnotationFolder:
+    if isinstance(folder, AnnotationFolder):
+        return folder
+    if sources is not None:  # a batch: its names are chosen together
+        return AnnotationFolder(folder, sources)
+    # predict_image or predict_video called one input at a time with one folder: the names stay apart
+    return _FOLDERS_OF_SINGLE_CALLS.setdefault(Path(folder).resolve(), AnnotationFolder(folder))
 
 
 def unique_names(keys: Iterable[str]) -> dict[str, str]:
