@@ -112,7 +112,8 @@ def test_two_inputs_with_the_same_name_get_two_annotated_images(tiny_model_file,
 @pytest.mark.parametrize("option", [["--camera", "-1"], ["--every", "0"], ["--detector-width", "0"],
                                     ["--min-face", "0"], ["--margin", "3"], ["--smooth", "1"],
                                     ["--reconnect", "-1"], ["--reconnect", "nan"], ["--max-fps", "0"],
-                                    ["--max-fps", "nan"], ["--max-fps", "inf"], ["--all-frames", "--max-fps", "2"]])
+                                    ["--max-fps", "nan"], ["--max-fps", "inf"], ["--all-frames", "--max-fps", "2"],
+                                    ["--workers", "0"]])
 def test_bad_options_are_refused_up_front(option, tmp_path):
     done = subprocess.run([str(BIN / "deepfer"), "predict", *option, str(tmp_path)], capture_output=True, text=True,
                           timeout=120)

@@ -85,6 +85,46 @@ def test_photos_annotated_one_call_at_a_time_keep_apart(predictor, astronaut_rgb
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_annotated.png", "y_a_annotated.png"]
 
 
+def test_photos_read_on_several_threads_give_the_rows_of_one_after_another(tiny_model_file, astronaut_rgb,
+                                                                           tmp_path, monkeypatch):
+    """``photo_workers``: the same rows in the same order (photos of different sizes finish out of
+    order; a broken one and a video between them), the same annotated copies, each thread with a
+    single-threaded detector of its own; a number of workers that is not a whole number 1 or more is refused."""
+    from deepfer_kedro.inference import predict as predict_module
+
+    monkeypatch.setattr(predict_module.os, "cpu_count", lambda: 4)  # the pool runs on any CI machine
+    bgr = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(tmp_path / "a_big.jpg"), cv2.resize(bgr, (2400, 2400)))
+    cv2.imwrite(str(tmp_path / "b.jpg"), bgr[:, ::-1])
+    (tmp_path / "c_broken.jpg").write_bytes(b"\xff\xd8 nope")
+    writer = cv2.VideoWriter(str(tmp_path / "d_clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    for _ in range(2):
+        writer.write(bgr)
+    writer.release()
+    cv2.imwrite(str(tmp_path / "e.png"), cv2.resize(bgr, (300, 300)))
+    cv2.imwrite(str(tmp_path / "f.jpg"), np.full((64, 64), 90, np.uint8))
+    paths = sorted(str(p) for p in tmp_path.iterdir())
+    made = []
+    make_detector = predict_module.make_detector
+    monkeypatch.setattr(predict_module, "make_detector", lambda settings=None: made.append(settings)
+                        or make_detector(settings))
+    model = load_keras_model(tiny_model_file)
+    one_by_one = pd.DataFrame(predict_paths(EmotionPredictor(model, {"photo_workers": 1}), paths, tmp_path / "one"))
+    threads = EmotionPredictor(model, {"photo_workers": 3})
+    assert threads.photo_workers == 3
+    at_once = pd.DataFrame(predict_paths(threads, paths, tmp_path / "three"))
+    assert at_once["file"].str.rsplit("/", n=1).str[-1].tolist() == [
+        "a_big.jpg", "b.jpg", "c_broken.jpg", "d_clip.avi", "d_clip.avi", "e.png", "f.jpg"]
+    assert at_once["status"].tolist() == ["ok", "ok", "unreadable", "ok", "ok", "ok", "no_face"]
+    pd.testing.assert_frame_equal(at_once, one_by_one)
+    annotated = {folder: sorted(p.name for p in (tmp_path / folder).iterdir()) for folder in ("one", "three")}
+    assert annotated["three"] == annotated["one"] and len(annotated["one"]) == 5  # (the broken one has none)
+    assert 1 <= sum((settings or {}).get("blazeface", {}).get("threads") == 1 for settings in made) <= 3
+    for workers in (0, "2", 1.5):
+        with pytest.raises(ValueError, match="inference.photo_workers"):
+            EmotionPredictor(model, {"photo_workers": workers})
+
+
 def test_photo_rows_no_face_and_unreadable(predictor, astronaut_rgb, tmp_path):
     cv2.imwrite(str(tmp_path / "a.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(tmp_path / "blank.png"), np.full((100, 100), 200, np.uint8))

@@ -147,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--reconnect", type=_seconds, metavar="SECONDS", help="camera or live stream: when it "
                          "stops delivering frames, keep trying to reopen it for this long (0: end at once, inf: for "
                          "ever); default: inference.stream_reconnect_s in conf/")
+    predict.add_argument("--workers", type=_positive_int, help="photos: read and search this many at once, each "
+                         "on a thread (at most the CPU count; 1: one after another); default: inference.photo_workers "
+                         "in conf/, 4")
     predict.add_argument("--max-pixels", type=_positive_int,
                          help="larger images (and videos whose frames are larger) are reported as unreadable "
                          "without being decoded")
@@ -319,7 +322,7 @@ def predict(args: argparse.Namespace) -> int:
         "detect_faces": False if args.no_detect else None, "align_faces": False if args.no_align else None,
         "max_image_pixels": args.max_pixels, "stretch_contrast_below": args.stretch_contrast,
         "video_smoothing": args.smooth, "stream_reconnect_s": args.reconnect,
-        "live_all_frames": args.all_frames, "live_max_fps": args.max_fps,
+        "live_all_frames": args.all_frames, "live_max_fps": args.max_fps, "photo_workers": args.workers,
         "detector": {"kind": args.detector, "haar": {"max_width": args.detector_width}}}
     try:
         predictor = load_predictor(args.model, settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import logging
 import math
 import os
@@ -13,6 +14,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,9 @@ import numpy as np
 
 from deepfer_kedro.inference.faces import (
     MAX_IMAGE_PIXELS,
+    BlazeFaceDetector,
     Box,
+    HaarDetector,
     UnreadableImageError,
     crop_face,
     make_detector,
@@ -46,6 +50,7 @@ STREAM_TIMEOUT_MS = 10_000  # a camera that does not answer is reported after th
 # chosen on PublicTest, where it leaves clean faces' top-1 as it is (benchmarks/lighting.py)
 STRETCH_CONTRAST_BELOW = 100.0
 STREAM_RECONNECT_S = 60.0  # how long a camera or live stream that stops delivering frames is tried again
+PHOTO_WORKERS = 4  # threads reading photos at once (at most the CPU count): benchmarks/photo_workers.py
 
 
 def is_stream(source: str | int) -> bool:
@@ -97,8 +102,8 @@ class EmotionPredictor:
     options), ``detect_faces``
     (False: every image is already one face crop, as FER2013's own images are),
     ``max_image_pixels`` (larger images are refused before decoding), ``video_smoothing``
-    (``FaceTracks``), and for a camera or live stream ``stream_reconnect_s``, ``live_all_frames`` and
-    ``live_max_fps`` (``LiveFrames``)."""
+    (``FaceTracks``), ``photo_workers`` (``predict_paths``), and for a camera or live stream
+    ``stream_reconnect_s``, ``live_all_frames`` and ``live_max_fps`` (``LiveFrames``)."""
 
     model: Any
     settings: dict[str, Any] = field(default_factory=dict)
@@ -119,6 +124,10 @@ class EmotionPredictor:
         self.stream_reconnect_s = float(self.settings.get("stream_reconnect_s", STREAM_RECONNECT_S))
         if not self.stream_reconnect_s >= 0:
             raise ValueError(f"inference.stream_reconnect_s must be at least 0, not {self.stream_reconnect_s}")
+        workers = self.settings.get("photo_workers", PHOTO_WORKERS)
+        if not (isinstance(workers, int) and workers >= 1):
+            raise ValueError(f"inference.photo_workers must be a whole number of at least 1, not {workers!r}")
+        self.photo_workers = min(workers, os.cpu_count() or 1)
         self.live_all_frames = bool(self.settings.get("live_all_frames", False))
         self.live_max_fps = self.settings.get("live_max_fps")
         if self.live_max_fps is not None:
@@ -391,10 +400,15 @@ def unique_names(keys: Iterable[str]) -> dict[str, str]:
             return names
 
 
-def predict_image(predictor: EmotionPredictor, path: str,
-                  annotate_dir: AnnotationFolder | Path | None = None) -> list[dict[str, Any]]:
+def predict_image(predictor: EmotionPredictor, path: str, annotate_dir: AnnotationFolder | Path | None = None,
+                  detector: BlazeFaceDetector | HaarDetector | None = None,
+                  turns: Any = None) -> list[dict[str, Any]]:
+    """The rows of a photo's faces. ``detector``: finds them instead of the predictor's own, and
+    ``turns`` (a lock) is held while they are classified (photos read by several threads at once)."""
     gray = read_image(path, predictor.max_image_pixels)
-    results = predictor.predict_frame(gray)
+    boxes = detector.detect(gray) if detector is not None and predictor.detect_faces else None
+    with turns or contextlib.nullcontext():
+        results = predictor.predict_frame(gray, boxes)
     if annotate_dir is not None:
         cv2.imwrite(str(_annotation_folder(annotate_dir).path(path, ".png")), annotate(gray, results))
     return result_rows(path, None, results)
@@ -729,25 +743,57 @@ def _video_time(capture: cv2.VideoCapture, index: int, fps: float) -> float | No
 def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: AnnotationFolder | Path | None = None,
                   every: int = 1, max_frames: int | None = None, detect_every: int = 1,
                   cameras: Iterable[int] = ()) -> Iterator[dict[str, Any]]:
-    """Rows for each image and video file, one after another in the order given, then for the stream
-    URLs and ``cameras``: side by side when there are several (``predict_side_by_side``), since a live
-    one has no end of its own. An input that cannot be read gives an ``unreadable`` row naming it, and
-    the others still run."""
+    """Rows for each image and video file, in the order given, then for the stream URLs and
+    ``cameras``: side by side when there are several (``predict_side_by_side``), since a live one has
+    no end of its own. Photos one after another are read and searched for faces by
+    ``predictor.photo_workers`` threads at once (each with a detector of its own), and classified
+    one at a time. An input that cannot be read gives an ``unreadable`` row naming it, and the others
+    still run."""
     streams = [*(path for path in paths if is_stream(path)), *cameras]
     if annotate_dir is not None:
         annotate_dir = _annotation_folder(annotate_dir, [*paths, *streams])
     one_by_one = [path for path in paths if not is_stream(path)] + (streams if len(streams) == 1 else [])
-    for source in one_by_one:
+    pool = ThreadPoolExecutor(predictor.photo_workers, "photos") if predictor.photo_workers > 1 else None
+    detectors, turns = threading.local(), threading.Lock()
+
+    def photo_rows(source: str) -> list[dict[str, Any]]:
+        if pool is not None and not hasattr(detectors, "own"):  # BlazeFace's interpreter serves one thread
+            detectors.own = make_detector(_single_threaded(predictor.settings.get("detector")))
         try:
-            if isinstance(source, int) or is_stream(source) or Path(source).suffix.lower() in VIDEO_SUFFIXES:
-                yield from predict_video(predictor, source, annotate_dir, every, max_frames, detect_every)
-            else:
-                yield from predict_image(predictor, source, annotate_dir)
+            return predict_image(predictor, source, annotate_dir, getattr(detectors, "own", None), turns)
         except (UnreadableImageError, FileNotFoundError) as err:
             logger.error("%s", err)
-            yield unreadable_row(shown_name(source), err)
+            return [unreadable_row(shown_name(source), err)]
+
+    try:
+        for photos, sources in itertools.groupby(one_by_one, key=_is_photo):
+            if photos:  # in the order given, however the threads finish
+                for rows in (pool.map(photo_rows, sources) if pool else map(photo_rows, sources)):
+                    yield from rows
+                continue
+            for source in sources:
+                try:
+                    yield from predict_video(predictor, source, annotate_dir, every, max_frames, detect_every)
+                except (UnreadableImageError, FileNotFoundError) as err:
+                    logger.error("%s", err)
+                    yield unreadable_row(shown_name(source), err)
+    finally:  # stopped (Ctrl-C): the photos not begun are dropped, those being read finish
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
     if len(streams) > 1:
         yield from predict_side_by_side(predictor, streams, annotate_dir, every, max_frames, detect_every)
+
+
+def _is_photo(source: str | int) -> bool:
+    return not (isinstance(source, int) or is_stream(source) or Path(source).suffix.lower() in VIDEO_SUFFIXES)
+
+
+def _single_threaded(detector: dict[str, Any] | None) -> dict[str, Any]:
+    """``detector`` settings for one of several detectors run at once: one thread each, the photos
+    being the parallel work."""
+    detector = dict(detector or {})
+    detector["blazeface"] = {**(detector.get("blazeface") or {}), "threads": 1}
+    return detector
 
 
 _ENDED = object()  # a source's thread is done
