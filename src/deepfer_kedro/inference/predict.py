@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +25,7 @@ import numpy as np
 
 from deepfer_kedro.inference.faces import (
     MAX_IMAGE_PIXELS,
-    BlazeFaceDetector,
     Box,
-    HaarDetector,
     UnreadableImageError,
     crop_face,
     make_detector,
@@ -401,17 +399,44 @@ def unique_names(keys: Iterable[str]) -> dict[str, str]:
 
 
 def predict_image(predictor: EmotionPredictor, path: str, annotate_dir: AnnotationFolder | Path | None = None,
-                  detector: BlazeFaceDetector | HaarDetector | None = None,
-                  turns: Any = None) -> list[dict[str, Any]]:
-    """The rows of a photo's faces. ``detector``: finds them instead of the predictor's own, and
-    ``turns`` (a lock) is held while they are classified (photos read by several threads at once)."""
+                  threads: PhotoThreads | None = None) -> list[dict[str, Any]]:
+    """The rows of a photo's faces; ``threads``: when photos are read by several threads at once."""
     gray = read_image(path, predictor.max_image_pixels)
-    boxes = detector.detect(gray) if detector is not None and predictor.detect_faces else None
-    with turns or contextlib.nullcontext():
-        results = predictor.predict_frame(gray, boxes)
+    results = threads.predict_frame(gray) if threads else predictor.predict_frame(gray)
     if annotate_dir is not None:
         cv2.imwrite(str(_annotation_folder(annotate_dir).path(path, ".png")), annotate(gray, results))
     return result_rows(path, None, results)
+
+
+class PhotoThreads:
+    """Photos read and searched for faces by ``predictor.photo_workers`` threads at once, each with a
+    single-threaded detector of its own (BlazeFace's interpreter serves one thread; the photos are
+    the parallel work), their faces classified one photo at a time (the model is shared). ``map``
+    gives the results in the order of its items, however the threads finish; with one worker it
+    runs them one after another on the caller's thread."""
+
+    def __init__(self, predictor: EmotionPredictor) -> None:
+        self.predictor = predictor
+        self._pool = ThreadPoolExecutor(predictor.photo_workers, "photos") if predictor.photo_workers > 1 else None
+        self._detectors, self._turns = threading.local(), threading.Lock()
+
+    def predict_frame(self, gray: np.ndarray) -> list[FaceResult]:
+        if self._pool is None or not self.predictor.detect_faces:
+            boxes = None
+        else:
+            if not hasattr(self._detectors, "own"):
+                self._detectors.own = make_detector(_single_threaded(self.predictor.settings.get("detector")))
+            boxes = self._detectors.own.detect(gray)
+        with self._turns:
+            return self.predictor.predict_frame(gray, boxes)
+
+    def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        return self._pool.map(function, items) if self._pool else map(function, items)
+
+    def close(self) -> None:
+        """The photos not begun are dropped; those being read finish."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class TurnTaking:
@@ -746,29 +771,25 @@ def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: A
     """Rows for each image and video file, in the order given, then for the stream URLs and
     ``cameras``: side by side when there are several (``predict_side_by_side``), since a live one has
     no end of its own. Photos one after another are read and searched for faces by
-    ``predictor.photo_workers`` threads at once (each with a detector of its own), and classified
-    one at a time. An input that cannot be read gives an ``unreadable`` row naming it, and the others
-    still run."""
+    ``predictor.photo_workers`` threads at once (``PhotoThreads``). An input that cannot be read
+    gives an ``unreadable`` row naming it, and the others still run."""
     streams = [*(path for path in paths if is_stream(path)), *cameras]
     if annotate_dir is not None:
         annotate_dir = _annotation_folder(annotate_dir, [*paths, *streams])
     one_by_one = [path for path in paths if not is_stream(path)] + (streams if len(streams) == 1 else [])
-    pool = ThreadPoolExecutor(predictor.photo_workers, "photos") if predictor.photo_workers > 1 else None
-    detectors, turns = threading.local(), threading.Lock()
+    threads = PhotoThreads(predictor)
 
     def photo_rows(source: str) -> list[dict[str, Any]]:
-        if pool is not None and not hasattr(detectors, "own"):  # BlazeFace's interpreter serves one thread
-            detectors.own = make_detector(_single_threaded(predictor.settings.get("detector")))
         try:
-            return predict_image(predictor, source, annotate_dir, getattr(detectors, "own", None), turns)
+            return predict_image(predictor, source, annotate_dir, threads)
         except (UnreadableImageError, FileNotFoundError) as err:
             logger.error("%s", err)
             return [unreadable_row(shown_name(source), err)]
 
     try:
         for photos, sources in itertools.groupby(one_by_one, key=_is_photo):
-            if photos:  # in the order given, however the threads finish
-                for rows in (pool.map(photo_rows, sources) if pool else map(photo_rows, sources)):
+            if photos:
+                for rows in threads.map(photo_rows, sources):
                     yield from rows
                 continue
             for source in sources:
@@ -777,9 +798,8 @@ def predict_paths(predictor: EmotionPredictor, paths: list[str], annotate_dir: A
                 except (UnreadableImageError, FileNotFoundError) as err:
                     logger.error("%s", err)
                     yield unreadable_row(shown_name(source), err)
-    finally:  # stopped (Ctrl-C): the photos not begun are dropped, those being read finish
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+    finally:  # stopped (Ctrl-C)
+        threads.close()
     if len(streams) > 1:
         yield from predict_side_by_side(predictor, streams, annotate_dir, every, max_frames, detect_every)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from deepfer_kedro.inference.loading import for_runtime
 from deepfer_kedro.inference.predict import (
     VIDEO_SUFFIXES,
     EmotionPredictor,
+    PhotoThreads,
     annotate,
     frame_count,
     media_files,
@@ -52,16 +54,29 @@ def predict_folder(inference_model: Any, inference_images: dict[str, Callable[[]
     names = media_files(sorted(set(inference_images) | set(inference_videos)),
                         "the inference folder (inference_images)", "rename it to try it anyway")
     saved_as = _output_names(names)
-    for name in (progress := tqdm(names, desc="Classifying", unit="file", mininterval=0.5)):
-        if Path(name).suffix.lower() in VIDEO_SUFFIXES:
-            new_rows = _video_rows(predictor, name, inference_videos[name], progress)
-        else:
-            new_rows, drawn = _image_rows(predictor, name, inference_images[name], bool(inference.get("annotate")))
-            if drawn is not None:
-                annotated[saved_as[name]] = drawn
-        for row in new_rows:
-            summaries.add(row)
-        rows += new_rows
+    threads = PhotoThreads(predictor)  # photos one after another are read on several threads
+
+    def photo(name: str) -> tuple[list[dict[str, Any]], Callable[[], Image.Image] | None]:
+        return _image_rows(threads, name, inference_images[name], bool(inference.get("annotate")))
+
+    progress = tqdm(total=len(names), desc="Classifying", unit="file", mininterval=0.5)
+    try:
+        for videos, group in itertools.groupby(names, key=lambda name: Path(name).suffix.lower() in VIDEO_SUFFIXES):
+            group = list(group)
+            if videos:
+                done = ((name, _video_rows(predictor, name, inference_videos[name], progress), None) for name in group)
+            else:  # in the folder's order, however the threads finish
+                done = ((name, *rows_drawn) for name, rows_drawn in zip(group, threads.map(photo, group), strict=True))
+            for name, new_rows, drawn in done:
+                if drawn is not None:
+                    annotated[saved_as[name]] = drawn
+                for row in new_rows:
+                    summaries.add(row)
+                rows += new_rows
+                progress.update()
+    finally:
+        threads.close()
+        progress.close()
     table = pd.DataFrame(rows).reindex(columns=ROW_COLUMNS)
     photos_without_face = int(((table["status"] == Status.NO_FACE) & table["frame"].isna()).sum())
     if photos_without_face and predictor.detect_faces:
@@ -82,18 +97,19 @@ def _output_names(names: list[str]) -> dict[str, str]:
             for name in names}
 
 
-def _image_rows(predictor: EmotionPredictor, name: str, load: Callable[[], Image.Image],
+def _image_rows(threads: PhotoThreads, name: str, load: Callable[[], Image.Image],
                 draw: bool) -> tuple[list[dict[str, Any]], Callable[[], Image.Image] | None]:
     """The photo's rows, and with ``draw`` what draws its annotated copy (None when it cannot be read)."""
     try:
-        gray = _gray(predictor, name, load)
+        gray = _gray(threads.predictor, name, load)
     except UnreadableImageError as err:
         logger.error("%s", err)
         return [unreadable_row(name, err)], None
-    results = predictor.predict_frame(gray)
+    results = threads.predict_frame(gray)
 
     def drawn() -> Image.Image:  # the photo read again: only its faces' boxes and labels are kept meanwhile
-        return Image.fromarray(cv2.cvtColor(annotate(_gray(predictor, name, load), results), cv2.COLOR_BGR2RGB))
+        gray = _gray(threads.predictor, name, load)
+        return Image.fromarray(cv2.cvtColor(annotate(gray, results), cv2.COLOR_BGR2RGB))
     return result_rows(name, None, results), drawn if draw else None
 
 
