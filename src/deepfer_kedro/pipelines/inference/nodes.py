@@ -7,12 +7,13 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 from kedro.io.core import DatasetError
+from matplotlib.figure import Figure  # at run time: Kedro reads the nodes' type hints
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -31,9 +32,6 @@ from deepfer_kedro.inference.predict import (
 )
 from deepfer_kedro.inference.summary import SUMMARY_COLUMNS, FaceSummaries
 from deepfer_kedro.labels import ROW_COLUMNS, Status
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
