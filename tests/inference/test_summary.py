@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,6 +63,19 @@ def test_the_timeline_has_a_panel_per_face_and_leaves_unseen_frames_blank():
     assert max(max(path.vertices[:, 0]) for c in areas for path in c.get_paths()) == pytest.approx(0.8)
     bars = axes[1].patches  # a face seen in one frame is drawn as one stacked bar
     assert len(bars) == len(EMOTIONS) and sum(b.get_height() for b in bars) == pytest.approx(1)
+
+
+def test_timelines_of_many_videos_are_not_held_by_pyplot(recwarn):
+    """A folder of 25 videos: pyplot keeps none of their figures (it warned at 20 that it held them all)."""
+    import matplotlib.pyplot as plt
+
+    summaries = FaceSummaries()
+    for video in range(25):
+        summaries.add(row(f"clip{video}.mp4", 0, 0, leaning(HAPPY, 0.9)))
+    figures = [summaries.timeline(video) for video in summaries.videos()]
+    assert len(figures) == 25 and plt.get_fignums() == []
+    assert not [w for w in recwarn if "More than 20 figures" in str(w.message)]
+    figures[0].savefig(io.BytesIO(), format="png")  # still a figure that saves
 
 
 def test_predict_writes_a_summary_and_a_timeline_of_a_video(tiny_model_file, clip, tmp_path, capsys):

@@ -78,13 +78,16 @@ class FaceSummaries:
     def timeline(self, file: str, max_faces: int = 6) -> Figure:
         """Each face of a video (the ``max_faces`` seen longest) in its own panel: its 7
         probabilities stacked over time, blank where the face was not seen."""
-        import matplotlib.pyplot as plt
+        # not pyplot's: a figure of its own is freed with its last reference, and a folder of more
+        # than 20 videos does not make pyplot warn that it holds them all
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Rectangle
 
         logs = sorted(((face, log) for (name, face), log in self.faces.items() if name == file),
                       key=lambda item: -len(item[1].frames))[:max_faces]
         logs.sort(key=lambda item: item[0])  # in the order they appeared
-        figure, axes = plt.subplots(len(logs), 1, figsize=(10, 1.0 + 1.5 * len(logs)), sharex=True, squeeze=False,
-                                    layout="constrained")
+        figure = Figure(figsize=(10, 1.0 + 1.5 * len(logs)), layout="constrained")
+        axes = figure.subplots(len(logs), 1, sharex=True, squeeze=False)
         colours = [EMOTION_COLOURS[emotion] for emotion in EMOTIONS]
         use_time = all(not np.isnan(np.frombuffer(log.times)).any() for _, log in logs)
         for axis, (face, log) in zip(axes[:, 0], logs, strict=True):
@@ -104,7 +107,7 @@ class FaceSummaries:
             axis.set_ylim(0, 1)
             axis.set_ylabel("probability")
         axes[-1, 0].set_xlabel("seconds" if use_time else "frame")
-        handles = [plt.Rectangle((0, 0), 1, 1, color=colour) for colour in colours]
+        handles = [Rectangle((0, 0), 1, 1, color=colour) for colour in colours]
         figure.legend(handles, EMOTIONS, loc="outside upper center", ncol=len(EMOTIONS), frameon=False,
                       title=file, title_fontsize=9)
         return figure
