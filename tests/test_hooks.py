@@ -248,3 +248,27 @@ def check_the_race_is_asked_again(experiment: str, tmp_path, monkeypatch) -> Non
     monkeypatch.setattr(mlflow, "log_input", lambda *a, **k: (_ for _ in ()).throw(MlflowException("disk full")))
     with mlflow.start_run(experiment_id=experiment), pytest.raises(MlflowException, match="disk full"):
         hooks.log_input_once_stored(dataset, context="training")  # other errors are not asked again
+
+
+def test_the_fer2013_input_is_logged_without_mlflows_two_sources_warning(tmp_path, recwarn):
+    """MLflow registers the same local-file dataset source twice (for "" and "file://"), and warned on
+    every run that FER2013's path "can be interpreted in multiple ways"."""
+    import types
+
+    import mlflow
+    import pandas as pd
+
+    from deepfer_kedro.hooks import ReproducibilityTagsHook
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        faces = types.SimpleNamespace(index=pd.DataFrame({"source": ["train/happy/1.png"]}), layout="folders",
+                                      location=str(tmp_path / "fer2013.zip"), source_sha256="ab" * 32)
+        with mlflow.start_run(experiment_id=mlflow.MlflowClient().create_experiment("inputs")) as run:
+            ReproducibilityTagsHook().after_dataset_loaded("fer2013_faces", faces)
+        [logged] = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+        assert logged.dataset.name == "FER2013" and logged.dataset.digest == ("ab" * 32)[:36]
+        assert str(tmp_path / "fer2013.zip") in logged.dataset.source
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert not [w for w in recwarn if "interpreted in multiple ways" in str(w.message)]

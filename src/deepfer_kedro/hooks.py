@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,10 @@ class ReproducibilityTagsHook:
             mlflow.set_tags({"dataset_sha256": data.source_sha256,
                              "dataset_layout": data.layout})
             # the run's dataset input, shown in the runs list: one row per image, digest = archive sha256
-            dataset = mlflow.data.from_pandas(data.index, source=data.location, name="FER2013",
-                                              digest=data.source_sha256[:36])
+            with warnings.catch_warnings():  # a local path: MLflow registers the same source for "" and "file://"
+                warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+                dataset = mlflow.data.from_pandas(data.index, source=data.location, name="FER2013",
+                                                  digest=data.source_sha256[:36])
             log_input_once_stored(dataset, context="training")
 
 
