@@ -174,10 +174,13 @@ def test_pre_cropped_faces_are_classified_with_no_detect(real_faces, tiny_model_
     rows = np.flatnonzero(real_faces.index["usage"].to_numpy() == "PrivateTest")[:60]
     for i in rows:
         cv2.imwrite(str(tmp_path / f"{i}.png"), real_faces.pixels[i])
+    cv2.imwrite(str(tmp_path / "z_icon.png"), real_faces.pixels[rows[0]][::4, ::4])  # 12 x 12: too small to tell
     out = tmp_path / "rows.csv"
     assert main(["predict", str(tmp_path), "--model", str(tiny_model_file), "--no-detect", "-o", str(out)]) == 0
     table = pd.read_csv(out)
-    assert len(table) == 60 and (table["status"] == "ok").all() and (table["w"] == 48).all()
+    faces, icon = table.iloc[:60], table.iloc[60]
+    assert len(table) == 61 and (faces["status"] == "ok").all() and (faces["w"] == 48).all()
+    assert icon["status"] == "face_too_small" and icon["w"] == 12 and pd.isna(icon["emotion"])
 
 
 def test_an_over_limit_image_costs_no_memory_in_the_process_that_reads_it(tmp_path):

@@ -151,9 +151,11 @@ class EmotionPredictor:
         frames that reuse the previous detection)."""
         gray = image if image.ndim == 2 else cv2.cvtColor(
             image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
-        if not self.detect_faces:  # the whole image is the face
-            face = crop_face(gray, Box(0, 0, gray.shape[1], gray.shape[0]), 0.0)
-            return [FaceResult(Box(0, 0, gray.shape[1], gray.shape[0]), Status.OK, self.classify(face[None])[0])]
+        if not self.detect_faces:  # the whole image is the face, unless it is too small to be one
+            whole = Box(0, 0, gray.shape[1], gray.shape[0])
+            if min(gray.shape) < self.min_face_size:
+                return [FaceResult(whole, Status.FACE_TOO_SMALL)]
+            return [FaceResult(whole, Status.OK, self.classify(crop_face(gray, whole, 0.0)[None])[0])]
         boxes = self.detector.detect(gray) if boxes is None else boxes
         results = [FaceResult(box, Status.OK if min(box.w, box.h) >= self.min_face_size else Status.FACE_TOO_SMALL)
                    for box in boxes]
