@@ -411,16 +411,9 @@ def _write_summaries(summaries: FaceSummaries, summary_file: str | None,
             logger.info("Wrote the summary of %d face(s) to %s", len(summaries.faces), summary_file)
         except OSError as err:
             logger.error("Cannot write the summary %s (%s); the rows are kept", summary_file, err.strerror or err)
-    if annotate_dir is not None and summaries.videos():
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        for video in summaries.videos():
-            figure = summaries.timeline(video)
-            figure.savefig(annotate_dir.path(video, ".png", "timeline"), dpi=100)
-            plt.close(figure)
+    if annotate_dir is not None:
+        for video in summaries.videos():  # figures of their own: no pyplot, nothing to close
+            summaries.timeline(video).savefig(annotate_dir.path(video, ".png", "timeline"), dpi=100)
 
 
 def serve(args: argparse.Namespace) -> int:
