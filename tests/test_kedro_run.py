@@ -52,7 +52,16 @@ def project(tmp_path_factory, real_zip):
     root = project_copy(tmp_path_factory.mktemp("project"), real_zip)
     done = kedro(root, "run", "--env", "quick")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    (root / "quick_run.log").write_text(done.stdout + done.stderr)
     return root
+
+
+def test_the_run_log_holds_no_library_notices_a_user_cannot_act_on(project):
+    log = " ".join((project / "quick_run.log").read_text().split())
+    assert "Completed 18 out of 18 tasks" in log
+    for notice in ("register_new_resolver() is deprecated", "Add type hints to the `predict` method",
+                   "Failed to infer model signature"):
+        assert notice not in log
 
 
 def test_every_artifact_is_saved_once(project):

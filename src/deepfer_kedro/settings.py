@@ -1,9 +1,19 @@
 """Project settings (https://docs.kedro.org/en/stable/kedro_project_setup/settings.html)."""
 
-from kedro_mlflow.framework.hooks import MlflowHook
-from omegaconf.resolvers import oc
+import warnings
 
-from deepfer_kedro.hooks import (
+# Library-internal notices a user cannot act on, printed six times at the top of every run:
+# OmegaConf's deprecation of the call Kedro and kedro-mlflow make, and MLflow's advice to add type
+# hints to kedro-mlflow's own pipeline model (MLflow forces that one through with a "once" filter,
+# so it is caught at kedro-mlflow's import, here, before its CLI plugin imports it).
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+with warnings.catch_warnings(record=True):
+    import kedro_mlflow.mlflow  # noqa: F401
+
+from kedro_mlflow.framework.hooks import MlflowHook  # noqa: E402
+from omegaconf.resolvers import oc  # noqa: E402
+
+from deepfer_kedro.hooks import (  # noqa: E402
     ExpectedErrorHook,
     MlflowArtifactsHook,
     ReproducibilityTagsHook,

@@ -17,9 +17,12 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,7 +150,7 @@ class ServedModel:
 
 def save_served_model(model: Any, inference: dict[str, Any], path: str | Path) -> Path:
     """Writes the MLflow model folder at ``path``."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _no_signature_notice():
         mlflow.pyfunc.save_model(str(path), python_model=str(CODE_FILE), artifacts=_write_artifact(model, Path(tmp)),
                                  model_config=served_settings(inference))
     return Path(path)
@@ -157,11 +160,27 @@ def log_served_model(model: Any, inference: dict[str, Any], name: str = "served_
                      registered_model_name: str | None = None) -> Any:
     """Logs the same folder to the active MLflow run under ``name`` (and registers it as a new version
     of ``registered_model_name`` when given); returns MLflow's ``ModelInfo``."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _no_signature_notice():
         return mlflow.pyfunc.log_model(name=name, python_model=str(CODE_FILE),
                                        artifacts=_write_artifact(model, Path(tmp)),
                                        model_config=served_settings(inference),
                                        registered_model_name=registered_model_name)
+
+
+@contextmanager
+def _no_signature_notice() -> Iterator[None]:
+    """Drops MLflow's warning that no signature could be inferred: there is none on purpose, since
+    ``EmotionModel.predict`` checks its input itself, with messages that name the image and the fault."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to infer model signature: Type hint")
+
+    logger = logging.getLogger("mlflow.pyfunc")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def served_settings(inference: dict[str, Any]) -> dict[str, Any]:
