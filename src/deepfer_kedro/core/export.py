@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,10 @@ class NotAnOnnxModelError(NotAModelError):
 def to_onnx(model: Any, path: str | Path) -> Path:
     """``model`` (a Keras emotion model) as a float32 ONNX file taking uint8 faces named ``faces``."""
     path = Path(path)
-    uint8_model(model).export(str(path), format="onnx", verbose=False, input_signature=uint8_signature())
+    with warnings.catch_warnings():
+        # Keras's numpy-2 patch of tf2onnx asks numpy for `np.object`, which numpy warns about.
+        warnings.filterwarnings("ignore", message="In the future `np.object`", category=FutureWarning)
+        uint8_model(model).export(str(path), format="onnx", verbose=False, input_signature=uint8_signature())
     return path
 
 
