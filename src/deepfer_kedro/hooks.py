@@ -19,8 +19,8 @@ from kedro.io import DatasetError, Version
 from kedro.io.core import generate_timestamp
 from mlflow.exceptions import MlflowException
 
+from deepfer_kedro.core.errors import WeightsUnavailableError
 from deepfer_kedro.fer2013 import FER2013Error
-from deepfer_kedro.models import WeightsUnavailableError
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from deepfer_kedro.core.errors import WeightsUnavailableError
 from deepfer_kedro.labels import IMAGE_SIZE, NUM_CLASSES
 
 VGG16_BLOCKS = 5
@@ -17,10 +18,6 @@ IMAGENET_FIX = (
     "`model.weights: <path to that file>` in conf/<env>/parameters_training.yml (or "
     "`kedro run --params model.weights=<path>`), or set `model.weights: null` to train from scratch."
 )
-
-
-class WeightsUnavailableError(RuntimeError):
-    """ImageNet weights cannot be loaded (offline, or a bad local file)."""
 
 
 @keras.saving.register_keras_serializable(package="deepfer")

@@ -38,6 +38,8 @@ RECHECK_MARGIN = 0.03
 # layers): with int8 weights throughout it disagreed with Keras on 0.42% of PrivateTest, 0.22% with
 # these in float16 (docs/benchmarks.md), for 0.6 MB more.
 RECHECK_FLOAT16_SHARE = 0.05
+# ONNX Runtime's kOrtSessionOptionsAvx2PrecisionMode (see OnnxEmotionModel)
+X64_EXACT_INT8 = "session.x64quantprecision"
 
 
 class NotAnOnnxModelError(NotAModelError):
@@ -246,6 +248,11 @@ class OnnxEmotionModel:
         options.log_severity_level = 3
         # idle threads would spin after each run, taking the cores from the face detector that runs next
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # On x86 CPUs without VNNI (AVX2 only, or AVX-512 without VNNI) ONNX Runtime's default int8 kernel
+        # adds pairs of products in 16 bits, which saturate: the shipped int8 file lost 0.5 points of
+        # top-1 there. This option makes those CPUs use exact unsigned-unsigned arithmetic (it does
+        # nothing on CPUs with VNNI, or for a float32 file).
+        options.add_session_config_entry(X64_EXACT_INT8, "1")
         try:
             self.session = ort.InferenceSession(self.model_bytes, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # ONNX Runtime raises its own kinds for a damaged or foreign file
