@@ -16,9 +16,12 @@ HEADER = "# Benchmarks\n\nEach section is written by the script it names; rerun 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-        cpu = model
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        flags = set(next(line for line in lines if line.startswith("flags")).split(":", 1)[1].split())
+        # "AMD EPYC" names CPUs with and without VNNI, which int8 inference runs very differently on
+        vnni = "VNNI" if flags & {"avx512_vnni", "avx_vnni"} else "no VNNI"
+        cpu = f"{cpu}, {'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'no AVX2'}, {vnni}"
     except (OSError, StopIteration):
         pass
     return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}"

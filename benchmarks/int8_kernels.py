@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -56,7 +57,8 @@ def main() -> None:
     parser.add_argument("--data", default="data/01_raw")
     args = parser.parse_args()
 
-    faces, splits, labels = fer2013_splits(args.data)
+    decoded, splits, labels = fer2013_splits(args.data)
+    faces = decoded.pixels
     val, test = splits == "val", splits == "test"
     keras_top1 = predict_all(load_default_model("keras"), faces[test]).argmax(axis=1)
     shipped = OnnxEmotionModel(ONNX_FILE)
@@ -75,9 +77,11 @@ def main() -> None:
                      "ms per face, batch 1": f"{one * 1000:.2f}", "faces/s, batch 256": f"{len(batch) / many:.0f}"})
         print(rows[-1], flush=True)
     flags = ", ".join(cpu_flags()) or "none of " + ", ".join(FLAGS)
+    card = json.loads((ONNX_FILE.parent / "card.json").read_text())
     body = (table(rows, list(rows[0])) + "\n\n"
-            f"The shipped file `{ONNX_FILE.relative_to(ONNX_FILE.parents[3])}` (its card: PublicTest 0.6957, "
-            f"PrivateTest 0.7119, measured on a CPU with VNNI). This CPU's int8 instructions: {flags}. Without "
+            f"The shipped file `{ONNX_FILE.relative_to(ONNX_FILE.parents[4])}` (its card: PublicTest "
+            f"{card['publictest']['exported']['top1']:.4f}, PrivateTest {card['privatetest']['exported']['top1']:.4f}, "
+            f"what exact int8 arithmetic gives). This CPU's int8 instructions: {flags}. Without "
             "VNNI, ONNX Runtime's default uint8 x int8 kernel adds pairs of products in 16 bits, which saturate "
             f"and change answers; `{X64_EXACT_INT8}` makes it use exact arithmetic on such CPUs and changes "
             "nothing on CPUs with VNNI. `OnnxEmotionModel` (predict, evaluate, serve, the served model, the "

@@ -272,3 +272,14 @@ def test_the_fer2013_input_is_logged_without_mlflows_two_sources_warning(tmp_pat
     finally:
         mlflow.set_tracking_uri(None)
     assert not [w for w in recwarn if "interpreted in multiple ways" in str(w.message)]
+
+
+def test_kedro_commands_start_without_keras_or_tensorflow():
+    """Every `kedro` command imports the project's settings and hooks first; with Keras among their imports
+    `kedro --help` took 11.7 s instead of 3.9 s, and printed TensorFlow's CUDA notices."""
+    script = ("import sys\nimport deepfer_kedro.settings\n"
+              "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
