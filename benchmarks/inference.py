@@ -30,7 +30,7 @@ from _report import median_seconds, table, write_section  # noqa: E402
 from deepfer_kedro import default_model  # noqa: E402
 from deepfer_kedro.core.config import PROJECT_ROOT  # noqa: E402
 from deepfer_kedro.core.data import build_image_index  # noqa: E402
-from deepfer_kedro.core.export import OnnxEmotionModel, quantize_int8, to_onnx  # noqa: E402
+from deepfer_kedro.core.export import OnnxEmotionModel, quantize_int8, session_options, to_onnx  # noqa: E402
 from deepfer_kedro.fer2013 import load_faces  # noqa: E402
 from deepfer_kedro.inference.faces import BlazeFaceDetector, Box, HaarDetector, to_gray  # noqa: E402
 from deepfer_kedro.inference.loading import load_default_model  # noqa: E402
@@ -216,9 +216,7 @@ def spinning(model: OnnxEmotionModel) -> OnnxEmotionModel:
 
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = model.session.get_session_options().intra_op_num_threads
-    options.log_severity_level = 3
+    options = session_options(model.session.get_session_options().intra_op_num_threads, spin=True)
     spun = copy.copy(model)
     spun.session = ort.InferenceSession(model.model_bytes, options, providers=["CPUExecutionProvider"])
     return spun

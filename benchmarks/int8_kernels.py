@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import fer2013_splits, median_seconds, table, write_section  # noqa: E402
 
-from deepfer_kedro.core.export import X64_EXACT_INT8, OnnxEmotionModel, predict_all  # noqa: E402
+from deepfer_kedro.core.export import X64_EXACT_INT8, OnnxEmotionModel, predict_all, session_options  # noqa: E402
 from deepfer_kedro.default_model import ONNX_FILE  # noqa: E402
 from deepfer_kedro.inference.loading import load_default_model  # noqa: E402
 
@@ -42,11 +42,7 @@ def with_kernels(model: OnnxEmotionModel, exact: bool) -> OnnxEmotionModel:
     """``model`` in a session with the same threads and ``session.x64quantprecision`` on or off."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = model.session.get_session_options().intra_op_num_threads
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry(X64_EXACT_INT8, "1" if exact else "0")
+    options = session_options(model.session.get_session_options().intra_op_num_threads, exact_int8=exact)
     changed = copy.copy(model)
     changed.session = ort.InferenceSession(model.model_bytes, options, providers=["CPUExecutionProvider"])
     return changed

@@ -233,6 +233,24 @@ def read_model_file(source: str | Path | bytes, max_bytes: int, refusal: type[Ex
     return path.read_bytes()
 
 
+def session_options(threads: int, exact_int8: bool = True, spin: bool = False) -> Any:
+    """ONNX Runtime's session options for an emotion model (the defaults: ``OnnxEmotionModel``'s; the
+    benchmarks turn one at a time back to ONNX Runtime's own default)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    # idle threads would spin after each run, taking the cores from the face detector that runs next
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    # On x86 CPUs without VNNI (AVX2 only, or AVX-512 without VNNI) ONNX Runtime's default int8 kernel
+    # adds pairs of products in 16 bits, which saturate: the shipped int8 file lost 0.5 points of top-1
+    # there. This makes those CPUs use exact unsigned-unsigned arithmetic (nothing changes on CPUs with
+    # VNNI, or for a float32 file).
+    options.add_session_config_entry(X64_EXACT_INT8, "1" if exact_int8 else "0")
+    return options
+
+
 class OnnxEmotionModel:
     """An exported emotion model run by ONNX Runtime; ``predict_on_batch`` takes (N, 48, 48, 1) or
     (N, 48, 48) uint8 faces like the Keras model's, so either can drive ``EmotionPredictor``.
@@ -243,16 +261,7 @@ class OnnxEmotionModel:
 
         self.name = name or ("ONNX model" if isinstance(source, bytes) else str(source))
         self.model_bytes = read_model_file(source, MAX_ONNX_BYTES, NotAnOnnxModelError)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-        options.log_severity_level = 3
-        # idle threads would spin after each run, taking the cores from the face detector that runs next
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # On x86 CPUs without VNNI (AVX2 only, or AVX-512 without VNNI) ONNX Runtime's default int8 kernel
-        # adds pairs of products in 16 bits, which saturate: the shipped int8 file lost 0.5 points of
-        # top-1 there. This option makes those CPUs use exact unsigned-unsigned arithmetic (it does
-        # nothing on CPUs with VNNI, or for a float32 file).
-        options.add_session_config_entry(X64_EXACT_INT8, "1")
+        options = session_options(threads or min(4, os.cpu_count() or 1))
         try:
             self.session = ort.InferenceSession(self.model_bytes, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # ONNX Runtime raises its own kinds for a damaged or foreign file
