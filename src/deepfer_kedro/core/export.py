@@ -38,7 +38,7 @@ RECHECK_MARGIN = 0.03
 # layers): with int8 weights throughout it disagreed with Keras on 0.42% of PrivateTest, 0.22% with
 # these in float16 (docs/benchmarks.md), for 0.6 MB more.
 RECHECK_FLOAT16_SHARE = 0.05
-# ONNX Runtime's kOrtSessionOptionsAvx2PrecisionMode (see OnnxEmotionModel)
+# ONNX Runtime's kOrtSessionOptionsAvx2PrecisionMode: exact int8 on x86 CPUs without VNNI (see session_options)
 X64_EXACT_INT8 = "session.x64quantprecision"
 
 
