@@ -66,10 +66,10 @@ def kedro_command(run: dict) -> str:
 def worker(args: argparse.Namespace) -> None:
     import keras
 
-    from deepfer_kedro.core.data import compute_class_weights
+    from deepfer_kedro.core.data import compute_class_weights, select_split
     from deepfer_kedro.core.evaluation import average_probabilities
     from deepfer_kedro.core.saving import inference_copy, save_half_precision
-    from deepfer_kedro.core.training import select_split, train_model
+    from deepfer_kedro.core.training import train_model
 
     run = json.loads(args.worker)
     # the training core's own lines (epoch estimate, distillation, time budget) in the run's log
@@ -342,10 +342,9 @@ def ingest(folder: Path, data: str | None, models_dir: Path, doc: Path | None) -
     section of docs/benchmarks.md."""
     from _report import DOC, write_section
 
-    from deepfer_kedro.core.data import build_image_index
+    from deepfer_kedro.core.data import build_image_index, select_split
     from deepfer_kedro.core.evaluation import average_probabilities
     from deepfer_kedro.core.saving import join_parts, load_keras_model
-    from deepfer_kedro.core.training import select_split
     from deepfer_kedro.fer2013 import load_faces
 
     models_dir.mkdir(parents=True, exist_ok=True)

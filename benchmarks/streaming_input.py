@@ -29,7 +29,8 @@ import numpy as np, pandas as pd
 import grain.sources  # the readers' code: imported before the baseline in both modes
 from deepfer_kedro.core.batches import EpochOrder, FaceBatches
 from deepfer_kedro.core.config import load_parameters
-from deepfer_kedro.core.training import build_compiled_model, split_rows
+from deepfer_kedro.core.data import split_rows
+from deepfer_kedro.core.training import build_compiled_model
 from deepfer_kedro.datasets import FaceShardsDataset, NpzDataset
 
 def rss_mb():
@@ -79,7 +80,7 @@ def reader_rows(manifest: str, index_csv: str) -> list[dict]:
     import pandas as pd
 
     from deepfer_kedro.core.batches import FaceBatches
-    from deepfer_kedro.core.training import split_rows
+    from deepfer_kedro.core.data import split_rows
     from deepfer_kedro.datasets import FaceShardsDataset
 
     shards = FaceShardsDataset(filepath=manifest).load()

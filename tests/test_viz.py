@@ -31,3 +31,18 @@ def test_kedro_viz_build_lists_pipelines_nodes_and_layers(tmp_path):
     assert data["confusion_matrix_plot"] == "reporting"
     assert graph["layers"][0] == "raw"
     assert {"primary", "feature", "models", "model_output", "reporting"} <= set(graph["layers"])
+
+
+def test_kedro_viz_loads_the_project_without_keras_or_tensorflow():
+    """`kedro viz` imports every node module and builds the catalog; with Keras imported at the top of
+    three node modules kedro-viz's `load_data` took 14.3 s instead of 7.9 s (2-core CPU, timed twice each),
+    behind TensorFlow's CUDA notices. Keras loads when a node runs or a model dataset loads."""
+    script = ("import sys\nfrom pathlib import Path\n"
+              "from kedro_viz.integrations.kedro.data_loader import load_data\n"
+              "catalog, pipelines, _ = load_data(Path.cwd())\n"
+              "print(len(pipelines), sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == f"{len(PIPELINES)} []"
+    assert "Could not extract type hints" not in done.stdout + done.stderr  # node annotations resolve without Keras

@@ -1,5 +1,6 @@
-"""The image index (split of every face) and the class weights: the data steps that training,
-evaluation and the scripts in ``benchmarks/`` share."""
+"""The image index (split of every face), the rows of one split and the class weights: the data
+steps that training, evaluation and the scripts in ``benchmarks/`` share. No Keras here: the
+pipelines that import it are listed by `kedro viz` without loading TensorFlow."""
 
 from __future__ import annotations
 
@@ -46,3 +47,28 @@ def compute_class_weights(image_index: pd.DataFrame) -> dict[str, float]:
         raise ValueError(f"The train split has no images of {missing}; cannot weight those classes")
     weights = compute_class_weight("balanced", classes=np.array(present), y=labels)
     return {emotion: round(float(w), 6) for emotion, w in zip(present, weights, strict=True)}
+
+
+def split_rows(image_index: pd.DataFrame, split: str, max_per_class: int | None = None,
+               seed: int = 0) -> np.ndarray:
+    """Positions of one split's images in the index; optionally a stratified, seeded sample of
+    at most ``max_per_class`` images per emotion (quick runs)."""
+    rows = np.flatnonzero(image_index["split"].to_numpy() == split)
+    if len(rows) == 0:
+        raise ValueError(f"The image index has no {split!r} images")
+    if max_per_class:
+        rng = np.random.default_rng(seed)
+        labels = image_index["label"].to_numpy()[rows]
+        rows = np.sort(np.concatenate([
+            rng.choice(rows[labels == c], size=min(max_per_class, int((labels == c).sum())),
+                       replace=False)
+            for c in np.unique(labels)
+        ]))
+    return rows
+
+
+def select_split(face_pixels: np.ndarray, image_index: pd.DataFrame, split: str,
+                 max_per_class: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Faces (N, 48, 48, 1) uint8 and integer labels of one split (see ``split_rows``)."""
+    rows = split_rows(image_index, split, max_per_class, seed)
+    return face_pixels[rows][..., None], image_index["label"].to_numpy("int64")[rows]

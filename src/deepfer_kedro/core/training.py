@@ -1,4 +1,4 @@
-"""Training: the train/val split, the optimizer, the compiled model, the epoch budget and the fit.
+"""Training: the optimizer, the compiled model, the epoch budget and the fit.
 
 Imports neither Kedro nor MLflow and uses only the ``keras`` API, so it runs on a bare GPU machine
 with ``KERAS_BACKEND=jax`` or ``torch`` as well as with TensorFlow.
@@ -23,36 +23,12 @@ import numpy as np
 import pandas as pd
 
 from deepfer_kedro.core.batches import MIXING_KEYS, EpochOrder, FaceBatches
+from deepfer_kedro.core.data import split_rows
 from deepfer_kedro.core.saving import without_optimizer
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES, PROBABILITY_COLUMNS
 from deepfer_kedro.models import build_augmentation, build_model
 
 logger = logging.getLogger(__name__)
-
-
-def split_rows(image_index: pd.DataFrame, split: str, max_per_class: int | None = None,
-               seed: int = 0) -> np.ndarray:
-    """Positions of one split's images in the index; optionally a stratified, seeded sample of
-    at most ``max_per_class`` images per emotion (quick runs)."""
-    rows = np.flatnonzero(image_index["split"].to_numpy() == split)
-    if len(rows) == 0:
-        raise ValueError(f"The image index has no {split!r} images")
-    if max_per_class:
-        rng = np.random.default_rng(seed)
-        labels = image_index["label"].to_numpy()[rows]
-        rows = np.sort(np.concatenate([
-            rng.choice(rows[labels == c], size=min(max_per_class, int((labels == c).sum())),
-                       replace=False)
-            for c in np.unique(labels)
-        ]))
-    return rows
-
-
-def select_split(face_pixels: np.ndarray, image_index: pd.DataFrame, split: str,
-                 max_per_class: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Faces (N, 48, 48, 1) uint8 and integer labels of one split (see ``split_rows``)."""
-    rows = split_rows(image_index, split, max_per_class, seed)
-    return face_pixels[rows][..., None], image_index["label"].to_numpy("int64")[rows]
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -468,12 +444,3 @@ def fit_with_checkpoint(classifier: keras.Model, train_batches: FaceBatches, val
             shutil.rmtree(folder)
     table["epoch"] = np.arange(1, len(table) + 1)
     return table[["epoch", *(c for c in table.columns if c != "epoch")]]
-
-
-def history_metrics(training_history: pd.DataFrame) -> dict[str, list[dict[str, float]]]:
-    """The per-epoch history in the shape of kedro-mlflow's ``MlflowMetricsHistoryDataset``."""
-    return {
-        column: [{"step": int(step), "value": float(value)}
-                 for step, value in zip(training_history["epoch"], training_history[column], strict=True)]
-        for column in training_history.columns if column != "epoch"
-    }

@@ -26,6 +26,10 @@ class KerasModelDataset(TensorFlowModelDataset):
     """
 
     def load(self) -> Any:
+        # registers the project's layers (RandomAffine, ...) with Keras's loader: no node module imports them
+        # before a run starts, so that `kedro viz` lists the pipelines without loading Keras
+        import deepfer_kedro.models  # noqa: F401
+
         path = get_filepath_str(self._get_load_path(), self._protocol)
         if self._protocol == "file":
             problem = _archive_problem(Path(path))

@@ -8,12 +8,11 @@ import pandas as pd
 import pytest
 
 from deepfer_kedro import models
+from deepfer_kedro.core.data import select_split, split_rows
 from deepfer_kedro.labels import EMOTIONS
 from deepfer_kedro.pipelines.training.nodes import (
     history_metrics,
     plot_training_curves,
-    select_split,
-    split_rows,
     train_model,
 )
 

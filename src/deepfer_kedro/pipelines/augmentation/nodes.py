@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 
 from deepfer_kedro.labels import EMOTIONS
-from deepfer_kedro.models import build_augmentation
 
 
 def plot_augmentation_preview(face_pixels: np.ndarray, image_index: pd.DataFrame,
                               augmentation: dict[str, Any], faces_per_emotion: int,
                               seed: int) -> plt.Figure:
     """A grid with, per emotion, ``faces_per_emotion`` train faces each beside an augmented copy."""
+    from deepfer_kedro.models import build_augmentation  # Keras: here, not at the top, for `kedro viz`
+
     rng = np.random.default_rng(seed)
     augment = build_augmentation(augmentation, seed=seed)
     fig, axes = plt.subplots(len(EMOTIONS), 2 * faces_per_emotion,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -21,8 +20,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from deepfer_kedro.core.data import split_rows
 from deepfer_kedro.core.evaluation import average_probabilities, calibration, tta_views
-from deepfer_kedro.core.training import split_rows
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES, PROBABILITY_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -39,10 +38,11 @@ def _prediction_table(image_index: pd.DataFrame, rows: np.ndarray, labels: np.nd
     return table
 
 
-def predict_emotions(trained_model: keras.Model, face_pixels: np.ndarray,
+def predict_emotions(trained_model: Any, face_pixels: np.ndarray,
                      image_index: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
-    """One row per face of ``evaluation['split']``: true and predicted emotion, confidence and
-    the 7 probabilities, with optional test-time augmentation (``tta.flip``, ``tta.shift_pixels``).
+    """One row per face of ``evaluation['split']`` for ``trained_model`` (a Keras model): true and
+    predicted emotion, confidence and the 7 probabilities, with optional test-time augmentation
+    (``tta.flip``, ``tta.shift_pixels``).
     ``evaluation.ensemble`` is for ``evaluate_ensemble`` and plays no part here."""
     return predict_emotions_ensemble({"model": trained_model}, face_pixels, image_index,
                                      {**evaluation, "ensemble": []})
@@ -59,6 +59,8 @@ def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: np.nd
     unknown = sorted(set(wanted) - set(trained_models))
     if unknown:
         raise ValueError(f"Models {unknown} are not among the saved ones: {sorted(trained_models)}")
+    import keras  # here, not at the top: `kedro viz` imports every node module
+
     models = [m() if callable(m) and not isinstance(m, keras.Model) else m
               for m in (trained_models[name] for name in wanted)]
     rows = split_rows(image_index, evaluation["split"], evaluation.get("max_images_per_class"),

@@ -1,17 +1,35 @@
-"""Nodes of the training pipeline: the training core (``deepfer_kedro.core.training``) and the
-training-curves plot."""
+"""Nodes of the training pipeline: the training core (``deepfer_kedro.core.training``), the history as
+MLflow metrics and the training-curves plot."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from deepfer_kedro.core.training import history_metrics, select_split, split_rows, train_model
-
-__all__ = ["history_metrics", "plot_training_curves", "select_split", "split_rows", "train_model"]
 CURVE_METRICS = ("loss", "accuracy", "f1", "precision", "recall", "auc")
+
+
+def train_model(face_pixels: Any, image_index: pd.DataFrame, class_weights: dict[str, float],
+                model: dict[str, Any], training: dict[str, Any], augmentation: dict[str, Any],
+                seed: int) -> tuple[Any, pd.DataFrame]:
+    """``deepfer_kedro.core.training.train_model``: the trained Keras model (without optimizer state)
+    and its per-epoch history."""
+    # Imported here: `kedro viz` and `kedro registry` import every node module, and Keras takes 8 s.
+    from deepfer_kedro.core import training as core
+
+    return core.train_model(face_pixels, image_index, class_weights, model, training, augmentation, seed)
+
+
+def history_metrics(training_history: pd.DataFrame) -> dict[str, list[dict[str, float]]]:
+    """The per-epoch history in the shape of kedro-mlflow's ``MlflowMetricsHistoryDataset``."""
+    return {
+        column: [{"step": int(step), "value": float(value)}
+                 for step, value in zip(training_history["epoch"], training_history[column], strict=True)]
+        for column in training_history.columns if column != "epoch"
+    }
 
 
 def plot_training_curves(training_history: pd.DataFrame) -> plt.Figure:
