@@ -58,7 +58,7 @@ def project(tmp_path_factory, real_zip):
 
 def test_the_run_log_holds_no_library_notices_a_user_cannot_act_on(project):
     log = " ".join((project / "quick_run.log").read_text().split())
-    assert "Completed 18 out of 18 tasks" in log
+    assert "Completed 19 out of 19 tasks" in log
     for notice in ("register_new_resolver() is deprecated", "Add type hints to the `predict` method",
                    "Failed to infer model signature", "In the future `np.object`"):
         assert notice not in log
@@ -90,6 +90,10 @@ def test_data_artifacts_hold_the_real_numbers(project):
     report = json.loads(latest(project, "data/08_reporting/data_quality_report.json").read_text())
     assert report["source"]["source_sha256"] == REAL_ZIP_SHA256
     assert report["duplicates"]["leakage_train_test"]
+    assert len(report["near_duplicates"]["train_test"]) > len(report["duplicates"]["leakage_train_test"])
+    assert latest(project, "data/08_reporting/near_duplicates.png").stat().st_size > 10_000
+    metrics = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
+    assert metrics["train_near_duplicates"]["images"] >= metrics["train_duplicates"]["images"]
 
 
 def test_metrics_agree_with_the_saved_predictions(project):

@@ -527,7 +527,8 @@ def evaluate(args: argparse.Namespace) -> int:
     tta = {"flip": args.tta, "shift_pixels": args.tta_shift or 0}
     splits = EVALUATED_SPLITS[args.split]
     # the leakage count is for scored splits; a teacher's training faces need none
-    quality = build_quality_report(faces, index) if set(splits) - {"train"} else None
+    max_distance = params.get("data_processing", {}).get("near_duplicate_max_distance", 6)
+    quality = build_quality_report(faces, index, max_distance) if set(splits) - {"train"} else None
     results: dict[str, Any] = {"models": members, "runtime": runtime, "tta": tta,
                                "data_sha256": faces.source_sha256, "command": "deepfer " + shlex.join(args.argv)}
     for split in splits:

@@ -1,6 +1,10 @@
+import io
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from deepfer_kedro.fer2013 import FER2013Faces
 from deepfer_kedro.labels import EMOTIONS
@@ -8,6 +12,8 @@ from deepfer_kedro.pipelines.data_processing.nodes import (
     build_image_index,
     build_quality_report,
     extract_pixels,
+    find_near_duplicates,
+    plot_near_duplicates,
 )
 
 
@@ -79,3 +85,51 @@ def test_real_archive_quality_report_lists_train_test_leakage(real_faces):
         assert {"train", "test"} <= {split_of[s] for s in group}
         first = real_faces.pixels[by_source[group[0]]]
         assert all(np.array_equal(first, real_faces.pixels[by_source[s]]) for s in group)
+
+
+def _relit_reencoded(face: np.ndarray) -> np.ndarray:
+    """The same photo as another copy of FER2013 might hold it: 1.2 times the contrast, 15 grey levels
+    brighter, saved again as JPEG."""
+    relit = np.clip((face.astype(np.float32) - 128) * 1.2 + 143, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(relit).save(buffer, "JPEG", quality=80)
+    return np.asarray(Image.open(buffer))
+
+
+@pytest.mark.real_data
+def test_near_duplicates_find_a_relit_reencoded_copy_of_a_train_face_and_nothing_else(real_faces):
+    train = real_faces.pixels[real_faces.index["usage"].to_numpy() == "Training"][:400]
+    others = real_faces.pixels[real_faces.index["usage"].to_numpy() == "PrivateTest"][:40]
+    pixels = np.concatenate([train, [_relit_reencoded(train[7])], others])
+    usages = ["Training"] * len(train) + ["PrivateTest"] * (1 + len(others))
+    faces = _faces(usages, ["sad"] * len(usages), pixels)
+    index = build_image_index(faces, 0.1, 0)
+    near = find_near_duplicates(pixels, index, max_distance=6)
+    copy, face_7 = f"img{len(train)}.jpg", "img7.jpg"
+    assert [pair[:2] for pair in near["train_test"]] == [[copy, face_7]], near["train_test"]
+    assert near["train_val"] == near["val_test"] == []
+    assert near["train_test"][0][2] <= 2 and not np.array_equal(pixels[7], pixels[len(train)])
+    report = build_quality_report(faces, index, 6)
+    assert report["near_duplicates"]["max_distance_bits"] == 6
+    assert report["near_duplicates"]["train_test"] == near["train_test"]
+    fig = plot_near_duplicates(pixels, index, report)
+    assert [ax.get_title() for ax in fig.axes if ax.images] == [f"test, {near['train_test'][0][2]} bits\nsad",
+                                                               "nearest train\nsad"]
+    plt.close(fig)
+    report["near_duplicates"]["train_test"] = []  # none found: still a figure that says so
+    fig = plot_near_duplicates(pixels, index, report)
+    assert not [ax for ax in fig.axes if ax.images] and fig.get_suptitle().startswith("0 test images")
+    plt.close(fig)
+
+
+@pytest.mark.real_data
+def test_real_archive_near_duplicates_include_every_exact_leak_and_more(real_faces):
+    index = build_image_index(real_faces, 0.1, 0)
+    report = build_quality_report(real_faces, index, 6)
+    near = {pair[0]: pair for pair in report["near_duplicates"]["train_test"]}
+    split_of = dict(zip(index["source"], index["split"], strict=True))
+    exact = {s for group in report["duplicates"]["leakage_train_test"] for s in group if split_of[s] == "test"}
+    assert exact and exact <= set(near)
+    assert all(near[s][2] == 0 for s in exact)
+    assert len(near) > len(exact) * 1.3, "FER2013 holds recropped and relit copies beyond the exact ones"
+    assert all(pair[2] <= 6 for pair in near.values())

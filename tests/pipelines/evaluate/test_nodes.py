@@ -139,6 +139,28 @@ def test_accuracy_without_test_images_duplicated_in_train():
     assert "in the train and val split(s) trained on" in format_metrics_table(final)
 
 
+def test_accuracy_without_test_images_near_duplicated_in_train():
+    table, true, probabilities = predictions_table()
+    predicted = probabilities.argmax(1)
+    wrong = [i for i in range(70) if predicted[i] != true[i]][:2]
+    right = [i for i in range(70) if predicted[i] == true[i]][:3]
+    report = {"duplicates": {"leakage_train_test": [["train/x.jpg", f"s{wrong[0]}"]]},
+              "near_duplicates": {"max_distance_bits": 6, "train_val": [],
+                                  "train_test": [[f"s{i}", "train/x.jpg", 4] for i in wrong + right],
+                                  "val_test": [[f"s{right[0]}", "val/y.jpg", 2], ["s69", "val/z.jpg", 0]]}}
+    near = compute_evaluation_metrics(table, report)["train_near_duplicates"]
+    keep = np.setdiff1d(np.arange(70), wrong + right)
+    assert near == {"trained_on": ["train"], "max_distance_bits": 6, "images": 5,
+                    "accuracy_without_them": pytest.approx(accuracy_score(true[keep], predicted[keep]))}
+    metrics = compute_evaluation_metrics(table, report)
+    assert "5 have a near duplicate there (perceptual hash within 6 bits" in format_metrics_table(metrics)
+    assert "test_accuracy_without_train_near_duplicates" in evaluation_metrics_for_mlflow(metrics)
+    final = compute_evaluation_metrics(table, report, {"final_fit_on_val": True})["train_near_duplicates"]
+    assert final["images"] == 6 and final["trained_on"] == ["train", "val"]
+    del report["near_duplicates"]  # a report saved before near duplicates were counted
+    assert "train_near_duplicates" not in compute_evaluation_metrics(table, report)
+
+
 def test_evaluate_ignores_the_ensemble_list_of_evaluate_ensemble():
     faces, index = _faces()
     model = _tiny_model(0)

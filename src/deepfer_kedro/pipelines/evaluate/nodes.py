@@ -79,8 +79,9 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
     """Loss, top-1 accuracy, macro and weighted F1, macro precision and recall, one-vs-rest AUC,
     per-class precision, recall and F1 (scikit-learn), and the calibration of the top-1 confidence
     (expected calibration error, mean confidence). With the data-quality report, also the
-    accuracy on the evaluated images that have no exact duplicate in the splits trained on: train,
-    and val too after a final fit (``training.final_fit_on_val``)."""
+    accuracy on the evaluated images that have no exact duplicate, and on those that have no near
+    duplicate, in the splits trained on: train, and val too after a final fit
+    (``training.final_fit_on_val``)."""
     y_true = predictions["true_emotion"].map(EMOTIONS.index).to_numpy()
     probabilities = predictions[PROBABILITY_COLUMNS].to_numpy()
     probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)  # CSV rounding
@@ -119,6 +120,17 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
             "images": int(leaked.sum()),
             "accuracy_without_them": float(accuracy_score(y_true[~leaked], y_pred[~leaked])),
         }
+        near = data_quality_report.get("near_duplicates")  # reports from before 2026-12-01 have none
+        if near is not None:
+            near_sources = {pair[0] for t in trained if t != split
+                            for pair in near.get("_".join(sorted([t, split], key=order.index)), [])}
+            close = predictions["source"].isin(near_sources).to_numpy()
+            metrics["train_near_duplicates"] = {
+                "trained_on": trained,
+                "max_distance_bits": near["max_distance_bits"],
+                "images": int(close.sum()),
+                "accuracy_without_them": float(accuracy_score(y_true[~close], y_pred[~close])),
+            }
     return metrics
 
 
@@ -127,9 +139,9 @@ def evaluation_metrics_for_mlflow(evaluation_metrics: dict[str, Any]) -> dict[st
     split = evaluation_metrics["split"]
     flat = {f"{split}_{k}": v for k, v in evaluation_metrics.items()
             if isinstance(v, float) and np.isfinite(v)}
-    if "train_duplicates" in evaluation_metrics:
-        without = evaluation_metrics["train_duplicates"]["accuracy_without_them"]
-        flat[f"{split}_accuracy_without_train_duplicates"] = without
+    for kind in ("train_duplicates", "train_near_duplicates"):
+        if kind in evaluation_metrics:
+            flat[f"{split}_accuracy_without_{kind}"] = evaluation_metrics[kind]["accuracy_without_them"]
     for emotion, scores in evaluation_metrics["per_class"].items():
         flat[f"{split}_recall_{emotion}"] = scores["recall"]
         flat[f"{split}_f1_{emotion}"] = scores["f1"]
@@ -154,7 +166,12 @@ def format_metrics_table(evaluation_metrics: dict[str, Any]) -> str:
         d = m["train_duplicates"]
         where = " and ".join(d.get("trained_on", ["train"]))
         lines += [f"{d['images']} of these images have an exact duplicate in the {where} split(s) trained on; "
-                  f"without them top-1 accuracy is {d['accuracy_without_them']:.4f}.", ""]
+                  f"without them top-1 accuracy is {d['accuracy_without_them']:.4f}."]
+        if "train_near_duplicates" in m:
+            n = m["train_near_duplicates"]
+            lines += [f"{n['images']} have a near duplicate there (perceptual hash within {n['max_distance_bits']} "
+                      f"bits, exact copies included); without them top-1 accuracy is {n['accuracy_without_them']:.4f}."]
+        lines += [""]
     return "\n".join(lines)
 
 
