@@ -112,8 +112,9 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
         split = metrics["split"]
         trained = ["train", "val"] if (training or {}).get("final_fit_on_val") else ["train"]
         order = ["train", "val", "test"]  # the report's keys: leakage_train_test, leakage_val_test, ...
-        groups = [group for t in trained if t != split for group in data_quality_report["duplicates"].get(
-            "leakage_" + "_".join(sorted([t, split], key=order.index)), [])]
+        split_pairs = ["_".join(sorted([t, split], key=order.index)) for t in trained if t != split]
+        groups = [group for pair in split_pairs
+                  for group in data_quality_report["duplicates"].get(f"leakage_{pair}", [])]
         leaked = predictions["source"].isin({source for group in groups for source in group}).to_numpy()
         metrics["train_duplicates"] = {
             "trained_on": trained,
@@ -122,8 +123,7 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
         }
         near = data_quality_report.get("near_duplicates")  # reports from before 2026-12-01 have none
         if near is not None:
-            near_sources = {pair[0] for t in trained if t != split
-                            for pair in near.get("_".join(sorted([t, split], key=order.index)), [])}
+            near_sources = {image for pair in split_pairs for image, _, _ in near.get(pair, [])}
             close = predictions["source"].isin(near_sources).to_numpy()
             metrics["train_near_duplicates"] = {
                 "trained_on": trained,
