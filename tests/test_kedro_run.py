@@ -301,9 +301,10 @@ def test_the_notebook_runs_top_to_bottom_on_the_quick_run(project):
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 6  # class counts, faces per emotion, augmentation, duplicate pairs, confusion, worst faces
+    # class counts, faces per emotion, augmentation, duplicate pairs, near duplicates, confusion, worst faces
+    assert len(images) >= 7
     text = "".join(o.get("text", "") for o in outputs)
-    assert "6 pairs shown" in text and "8 faces shown" in text
+    assert "6 pairs shown" in text and "8 faces shown" in text and "'train_test': " in text
 
 
 def test_a_run_whose_session_started_in_an_earlier_runs_millisecond_saves_under_its_own_version(project):
