@@ -38,7 +38,9 @@ def perceptual_hashes(pixels: np.ndarray) -> np.ndarray:
     each bit set where a coefficient is above their median). On FER2013 a face re-encoded, brightened
     or with more contrast keeps nearly every bit, one shifted or cropped by a pixel moves about 6, and
     different faces differ in about 30 (benchmarks/near_duplicates.py)."""
-    lowest = dctn(pixels.astype(np.float32), axes=(1, 2), norm="ortho")[:, :8, :8].reshape(len(pixels), 64)
+    lowest = np.concatenate([  # 4,096 faces at a time, keeping only their 8x8 corner: bounded memory
+        dctn(pixels[start:start + 4096].astype(np.float32), axes=(1, 2), norm="ortho")[:, :8, :8].copy()
+        for start in range(0, len(pixels), 4096)]).reshape(len(pixels), 64)
     return np.packbits(lowest > np.median(lowest, axis=1, keepdims=True), axis=1).view(">u8").ravel()
 
 
@@ -57,8 +59,9 @@ def find_near_duplicates(pixels: np.ndarray, index: pd.DataFrame,
             if not len(rows[earlier]):
                 continue
             reference = hashes[rows[earlier]]
-            for start in range(0, len(rows[later]), 256):  # 256 x 28,709 distances at a time
-                chunk = rows[later][start:start + 256]
+            step = max(1, 2**23 // len(reference))  # 8 M distances (64 MB) at a time, whatever the size
+            for start in range(0, len(rows[later]), step):
+                chunk = rows[later][start:start + step]
                 bits = np.bitwise_count(hashes[chunk, None] ^ reference[None, :])
                 nearest = bits.argmin(axis=1)
                 distance = bits[np.arange(len(chunk)), nearest]
