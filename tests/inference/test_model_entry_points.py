@@ -81,6 +81,15 @@ def test_shipped_model_cards_reproduce_with_deepfer_evaluate(real_zip, tmp_path,
         assert round(measured[split]["accuracy"], 4) == card["top1"]
         assert round(measured[split]["macro_f1"], 4) == card["macro_f1"]
         assert {e: round(s["recall"], 4) for e, s in measured[split]["per_class"].items()} == card["recall"]
+    # the temperature the shipped int8 file's confidences are scaled by: fitted on PublicTest, it also
+    # calibrates PrivateTest
+    shipped = json.loads(default_model.TEMPERATURE_JSON.read_text())["onnx"]
+    assert round(measured["temperature"], 4) == shipped["temperature"] == default_model.temperature("onnx")
+    assert round(measured["val"]["expected_calibration_error_at_temperature"], 4) == (
+        shipped["publictest_expected_calibration_error"]["scaled"])
+    assert measured["test"]["expected_calibration_error_at_temperature"] < measured["test"][
+        "expected_calibration_error"] - 0.005
+    assert "| temperature | 1.1139 |" in printed
     measured = json.loads((tmp_path / "keras" / "metrics.json").read_text())["test"]
     assert round(measured["accuracy"], 4) == keras_card["results"]["test no TTA"]["top1"] > 0.7
     assert round(measured["macro_f1"], 4) == keras_card["results"]["test no TTA"]["macro_f1"]
@@ -202,6 +211,10 @@ def test_an_installed_wheel_predicts_and_evaluates_outside_any_project(photo, ka
     installed = run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
                     *map(str, (tmp_path / "wheel").glob("deepfer_kedro-*.whl")))
     assert installed.returncode == 0, installed.stderr[-3000:]
+    shipped = PROJECT_ROOT / "src/deepfer_kedro/default_model"
+    assert {p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file() and p.suffix not in {".py", ".pyc"}} <= {
+        p.relative_to(site / "deepfer_kedro/default_model")
+        for p in (site / "deepfer_kedro/default_model").rglob("*")}  # every shipped file installed
     outside = tmp_path / "outside"
     outside.mkdir()
 

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepfer_kedro import default_model
 from deepfer_kedro.inference.cli import main
 from deepfer_kedro.inference.faces import Box
 from deepfer_kedro.inference.loading import ModelNotFoundError, load_keras_model, load_model
@@ -187,6 +188,27 @@ def test_flip_tta_averages_with_the_mirror(tiny_model_file):
     both = EmotionPredictor(model, {"tta_flip": True}).classify(faces)
     mirrored = EmotionPredictor(model).classify(faces[:, :, ::-1])
     np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5)
+
+
+def test_the_temperature_calibrates_the_confidence_and_never_the_emotion(tiny_model_file):
+    from deepfer_kedro.inference.loading import load_default_model
+
+    model = load_keras_model(tiny_model_file)
+    faces = np.random.default_rng(0).integers(0, 255, (8, 48, 48), dtype=np.uint8)
+    plain = EmotionPredictor(model).classify(faces)  # a model of one's own: unscaled unless told
+    np.testing.assert_allclose(EmotionPredictor(model, {"temperature": 1}).classify(faces), plain, rtol=1e-6)
+    hot = EmotionPredictor(model, {"temperature": 2.0}).classify(faces)
+    expected = np.sqrt(plain) / np.sqrt(plain).sum(axis=1, keepdims=True)  # logits halved
+    np.testing.assert_allclose(hot, expected, rtol=1e-5)
+    assert (hot.argmax(1) == plain.argmax(1)).all() and (hot.max(1) < plain.max(1)).all()
+    for bad in (0, -1, float("inf")):
+        with pytest.raises(ValueError, match="inference.temperature"):
+            EmotionPredictor(model, {"temperature": bad})
+    # the shipped files bring the temperature fitted on PublicTest; an explicit setting wins
+    for runtime in ("onnx", "keras"):
+        shipped = load_default_model(runtime)
+        assert EmotionPredictor(shipped).temperature == default_model.temperature(runtime) > 1.05
+        assert EmotionPredictor(shipped, {"temperature": 1}).temperature == 1
 
 
 def test_video_rows_per_frame_and_annotated_video(predictor, clip, tmp_path):

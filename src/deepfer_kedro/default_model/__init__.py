@@ -12,6 +12,19 @@ CARD_MD = FOLDER / "card.md"
 # `deepfer export --model default --out src/deepfer_kedro/default_model/fast`.
 ONNX_FILE = FOLDER / "fast" / "deepfer.onnx"
 ONNX_CARD = FOLDER / "fast" / "card.json"
+# The temperature that calibrates each file's one-view confidences, fitted on PublicTest by
+# `deepfer evaluate --model default [--runtime keras] --split val` (inference.temperature: null uses it).
+TEMPERATURE_JSON = FOLDER / "temperature.json"
+
+
+def temperature(runtime: str = "keras") -> float:
+    """The shipped file's calibration temperature for ``runtime`` (1: unscaled, if it has none)."""
+    import json
+
+    try:
+        return float(json.loads(TEMPERATURE_JSON.read_text())[runtime]["temperature"])
+    except (OSError, KeyError, ValueError):
+        return 1.0
 
 
 def describe(runtime: str = "keras") -> str:

@@ -494,6 +494,7 @@ def evaluate(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from deepfer_kedro.core.evaluation import fit_temperature
     from deepfer_kedro.fer2013 import FER2013Error
     from deepfer_kedro.pipelines.data_processing.nodes import build_quality_report
     from deepfer_kedro.pipelines.evaluate.nodes import (
@@ -535,8 +536,14 @@ def evaluate(args: argparse.Namespace) -> int:
         predictions = predict_emotions_ensemble(models, faces.pixels, index,
                                                 {"split": split, "seed": 0, "batch_size": 256, "tta": tta,
                                                  "ensemble": members})
-        results[split] = compute_evaluation_metrics(predictions, quality if split != "train" else None)
+        if split == "val":  # confidences are calibrated on the selection split and checked on the others
+            results["temperature"] = fit_temperature(*_probabilities_and_labels(predictions))
+        results[split] = compute_evaluation_metrics(predictions, quality if split != "train" else None,
+                                                    temperature=results.get("temperature"))
         print(format_metrics_table(results[split]), flush=True)
+        if split == "val":
+            print(f"Temperature fitted on PublicTest: {results['temperature']:.3f} (its confidences scaled by it "
+                  f"are calibrated: set inference.temperature to it to use them)\n", flush=True)
         if out:  # each split's files as soon as it is done: a later failure keeps them
             predictions.to_csv(out / f"{split}_predictions.csv", index=False)
             for name, plot in (("confusion_matrix", plot_confusion_matrix),
@@ -548,6 +555,12 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.mlflow:
         logger.info("Logged to MLflow as run %s", _log_evaluation(results, out))
     return 0
+
+
+def _probabilities_and_labels(predictions: Any) -> tuple[Any, Any]:
+    from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS
+
+    return (predictions[PROBABILITY_COLUMNS].to_numpy(), predictions["true_emotion"].map(EMOTIONS.index).to_numpy())
 
 
 def _log_evaluation(results: dict[str, Any], out: Path | None) -> str:

@@ -48,9 +48,12 @@ def load_default_model(runtime: str = "keras") -> Any:
     if runtime == "onnx":
         from deepfer_kedro.core.export import OnnxEmotionModel
 
-        return OnnxEmotionModel(wanted)
+        model = OnnxEmotionModel(wanted)
+        model.calibration_temperature = default_model.temperature("onnx")
+        return model
     model = load_keras_model(wanted)
     model.shipped_onnx_file = str(default_model.ONNX_FILE)  # for_runtime uses the shipped int8 export
+    model.calibration_temperature = default_model.temperature("keras")
     return model
 
 
@@ -68,8 +71,7 @@ def for_runtime(model: Any, runtime: str) -> Any:
             raise NotAModelError(f"{model.name} is {kind} model; the keras runtime needs a .keras model")
         return model
     if runtime == "onnx" and Path(getattr(model, "shipped_onnx_file", "") or "/nonexistent").is_file():
-        logger.info("Using the shipped model's int8 ONNX export %s", model.shipped_onnx_file)
-        return OnnxEmotionModel(model.shipped_onnx_file)
+        return load_default_model("onnx")  # the shipped int8 export
     if runtime == "onnx":
         logger.info("Converting the Keras model to ONNX for the onnx runtime (use --runtime keras to skip this, or "
                     "`deepfer export` once for an int8 file that is about 4 times faster)")

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
+from deepfer_kedro.core.evaluation import with_temperature
 from deepfer_kedro.inference.faces import (
     MAX_IMAGE_PIXELS,
     Box,
@@ -95,7 +96,9 @@ class EmotionPredictor:
     ``settings``: ``min_face_size`` (pixels; smaller faces are reported, not guessed),
     ``margin``, ``align_faces`` and ``align_min_roll`` (a face tilted at least that many degrees is
     turned upright by its eyes before it is classified), ``tta_flip``,
-    ``stretch_contrast_below`` (faces in poor light are stretched to FER2013's gray range:
+    ``temperature`` (the probabilities' logits are divided by it, which calibrates the confidence
+    and never changes the emotion; None: the model's ``calibration_temperature``, which the shipped
+    model has, else 1), ``stretch_contrast_below`` (faces in poor light are stretched to FER2013's gray range:
     ``stretch_contrast``; 0: never), ``detector`` (``make_detector``: ``kind`` blazeface or haar, and their
     options), ``detect_faces``
     (False: every image is already one face crop, as FER2013's own images are),
@@ -113,6 +116,11 @@ class EmotionPredictor:
         self.align_faces = bool(self.settings.get("align_faces", True))
         self.align_min_roll = float(self.settings.get("align_min_roll", 5.0)) if self.align_faces else None
         self.tta_flip = bool(self.settings.get("tta_flip", False))
+        temperature = self.settings.get("temperature")
+        self.temperature = float(getattr(self.model, "calibration_temperature", 1.0) if temperature is None
+                                 else temperature)
+        if not 0 < self.temperature < math.inf:
+            raise ValueError(f"inference.temperature must be above 0 (or null: the model's own), not {temperature}")
         self.stretch_contrast_below = float(self.settings.get("stretch_contrast_below", STRETCH_CONTRAST_BELOW))
         self.detect_faces = bool(self.settings.get("detect_faces", True))
         self.max_image_pixels = int(self.settings.get("max_image_pixels", MAX_IMAGE_PIXELS))
@@ -143,7 +151,7 @@ class EmotionPredictor:
         probabilities = np.asarray(self.model.predict_on_batch(batch))
         if self.tta_flip:
             probabilities = (probabilities + np.asarray(self.model.predict_on_batch(batch[:, :, ::-1]))) / 2
-        return probabilities
+        return with_temperature(probabilities, self.temperature)
 
     def predict_frame(self, image: np.ndarray, boxes: list[Box] | None = None) -> list[FaceResult]:
         """Classifies the faces in a gray image or a colour one in OpenCV's channel order (BGR or

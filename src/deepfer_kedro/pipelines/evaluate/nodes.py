@@ -21,7 +21,7 @@ from sklearn.metrics import (
 )
 
 from deepfer_kedro.core.data import split_rows
-from deepfer_kedro.core.evaluation import average_probabilities, calibration, tta_views
+from deepfer_kedro.core.evaluation import average_probabilities, calibration, tta_views, with_temperature
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES, PROBABILITY_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -75,13 +75,15 @@ def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: np.nd
 
 
 def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: dict[str, Any] | None = None,
-                               training: dict[str, Any] | None = None) -> dict[str, Any]:
+                               training: dict[str, Any] | None = None,
+                               temperature: float | None = None) -> dict[str, Any]:
     """Loss, top-1 accuracy, macro and weighted F1, macro precision and recall, one-vs-rest AUC,
     per-class precision, recall and F1 (scikit-learn), and the calibration of the top-1 confidence
     (expected calibration error, mean confidence). With the data-quality report, also the
     accuracy on the evaluated images that have no exact duplicate, and on those that have no near
     duplicate, in the splits trained on: train, and val too after a final fit
-    (``training.final_fit_on_val``)."""
+    (``training.final_fit_on_val``). With a ``temperature`` (``fit_temperature`` on PublicTest), also
+    the calibration error of the probabilities scaled by it."""
     y_true = predictions["true_emotion"].map(EMOTIONS.index).to_numpy()
     probabilities = predictions[PROBABILITY_COLUMNS].to_numpy()
     probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)  # CSV rounding
@@ -103,6 +105,10 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
         "macro_recall": float(recall.mean()),
         "auc_ovr": float(auc),
         **{("calibration_bins" if k == "bins" else k): v for k, v in calibration(probabilities, y_true).items()},
+        **({} if temperature is None else {
+            "temperature": float(temperature),
+            "expected_calibration_error_at_temperature": calibration(
+                with_temperature(probabilities, temperature), y_true)["expected_calibration_error"]}),
         "per_class": {
             emotion: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for emotion, p, r, f, s in zip(EMOTIONS, precision, recall, f1, support, strict=True)
@@ -156,7 +162,8 @@ def format_metrics_table(evaluation_metrics: dict[str, Any]) -> str:
         "| metric | value |", "|---|---|",
         *(f"| {name} | {m[name]:.4f} |" for name in
           ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "auc_ovr", "loss",
-           "mean_confidence", "expected_calibration_error")),
+           "mean_confidence", "expected_calibration_error", "temperature",
+           "expected_calibration_error_at_temperature") if name in m),
         "", "| emotion | precision | recall | F1 | images |", "|---|---|---|---|---|",
         *(f"| {e} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['support']} |"
           for e, s in m["per_class"].items()),
