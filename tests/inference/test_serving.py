@@ -13,11 +13,14 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
+from deepfer_kedro import default_model
 from deepfer_kedro.inference.loading import load_keras_model
 from deepfer_kedro.inference.serving import save_served_model
 from deepfer_kedro.labels import EMOTIONS
@@ -152,4 +155,23 @@ def test_the_served_model_keeps_the_settings_that_shape_its_answers():
 
     kept = served_settings({"align_faces": False, "align_min_roll": 7, "margin": 0.05, "annotate": True})
     assert kept["align_faces"] is False and kept["align_min_roll"] == 7 and kept["margin"] == 0.05
-    assert "annotate" not in kept
+    assert "annotate" not in kept and "temperature" not in kept  # a model of one's own: unscaled
+    assert served_settings({"temperature": 1.3})["temperature"] == 1.3
+
+
+def test_a_served_shipped_model_keeps_its_temperature(astronaut_rgb, tmp_path):
+    """The shipped model's temperature is not in its file: saving it as a served model writes it into
+    the model's settings, and the served answers are the predictor's, scaled by it."""
+    from deepfer_kedro.inference.loading import load_default_model
+    from deepfer_kedro.inference.predict import EmotionPredictor
+
+    shipped = load_default_model("onnx")
+    path = save_served_model(shipped, {"temperature": None}, tmp_path / "served")
+    served = mlflow.pyfunc.load_model(str(path))
+    assert served.model_config["temperature"] == default_model.temperature("onnx") > 1.05
+    [row] = served.predict(pd.DataFrame({"image": [_image_b64(astronaut_rgb, "PNG")]})).to_dict("records")
+    [face] = EmotionPredictor(shipped).predict_frame(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert row["emotion"] == face.emotion and row["confidence"] == pytest.approx(face.probabilities.max(), abs=1e-3)
+    [unscaled] = EmotionPredictor(shipped, {"temperature": 1}).predict_frame(
+        cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert unscaled.probabilities.max() > row["confidence"] + 1e-4

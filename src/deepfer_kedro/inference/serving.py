@@ -152,7 +152,7 @@ def save_served_model(model: Any, inference: dict[str, Any], path: str | Path) -
     """Writes the MLflow model folder at ``path``."""
     with tempfile.TemporaryDirectory() as tmp, _no_signature_notice():
         mlflow.pyfunc.save_model(str(path), python_model=str(CODE_FILE), artifacts=_write_artifact(model, Path(tmp)),
-                                 model_config=served_settings(inference))
+                                 model_config=served_settings(inference, model))
     return Path(path)
 
 
@@ -163,7 +163,7 @@ def log_served_model(model: Any, inference: dict[str, Any], name: str = "served_
     with tempfile.TemporaryDirectory() as tmp, _no_signature_notice():
         return mlflow.pyfunc.log_model(name=name, python_model=str(CODE_FILE),
                                        artifacts=_write_artifact(model, Path(tmp)),
-                                       model_config=served_settings(inference),
+                                       model_config=served_settings(inference, model),
                                        registered_model_name=registered_model_name)
 
 
@@ -183,13 +183,18 @@ def _no_signature_notice() -> Iterator[None]:
         logger.removeFilter(keep)
 
 
-def served_settings(inference: dict[str, Any]) -> dict[str, Any]:
-    """The inference settings the served model keeps (not the pipeline's own, like ``annotate``)."""
+def served_settings(inference: dict[str, Any], model: Any = None) -> dict[str, Any]:
+    """The inference settings the served model keeps (not the pipeline's own, like ``annotate``), with
+    ``temperature`` null replaced by ``model``'s own (the shipped model's), which its file does not keep."""
     keep = ("min_face_size", "margin", "align_faces", "align_min_roll", "tta_flip", "stretch_contrast_below",
-            "detector", "detect_faces",
+            "detector", "detect_faces", "temperature",
             "max_image_pixels", "max_image_bytes", "video_smoothing")
     settings = {k: v for k, v in (inference or {}).items() if k in keep}
     settings.setdefault("max_image_pixels", MAX_IMAGE_PIXELS)
+    if settings.get("temperature") is None:
+        settings.pop("temperature", None)
+        if hasattr(model, "calibration_temperature"):
+            settings["temperature"] = float(model.calibration_temperature)
     return settings
 
 
