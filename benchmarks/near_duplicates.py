@@ -23,7 +23,7 @@ from _report import table, write_section  # noqa: E402
 from deepfer_kedro.core.data import build_image_index  # noqa: E402
 from deepfer_kedro.fer2013 import load_faces  # noqa: E402
 from deepfer_kedro.pipelines.data_processing.nodes import (  # noqa: E402
-    find_duplicates,
+    build_quality_report,
     find_near_duplicates,
     perceptual_hashes,
 )
@@ -75,8 +75,8 @@ def main() -> None:
                          columns=["test", "train", "bits"])
     emotion_of = dict(zip(index["source"], index["emotion"], strict=True))
     split_of = dict(zip(index["source"], index["split"], strict=True))
-    exact = {s for group in find_duplicates(faces.pixels, index) if "train" in {split_of[s] for s in group}
-             for s in group if split_of[s] == "test"}
+    leaks = build_quality_report(faces, index)["duplicates"]["leakage_train_test"]  # as the evaluate node counts
+    exact = {s for group in leaks for s in group if split_of[s] == "test"}
     pairs["exact"] = pairs["test"].isin(exact)
     pairs["same_label"] = [emotion_of[a] == emotion_of[b] for a, b in zip(pairs["test"], pairs["train"], strict=True)]
     predictions = pd.read_csv(args.predictions).set_index("source") if args.predictions else None
