@@ -63,9 +63,14 @@ def test_inference_passes_over_a_latest_model_that_scores_below_the_shipped_one(
     assert inference_model("2026-01-01T00.00.00.000Z").load().count_params() < 100_000  # asked for: loaded
     card(0.75)
     assert inference_model().load().count_params() < 100_000
+    assert not hasattr(inference_model().load(), "calibration_temperature")  # a card without one: unscaled
+    (cards / "2026-01-01T00.00.00.000Z" / "export_card.json").write_text(
+        json.dumps({"publictest": {"exported": {"top1": 0.75}, "temperature": 1.3}}))
+    assert inference_model().load().calibration_temperature == 1.3  # the run's own, fitted on PublicTest
+    assert inference_model("2026-01-01T00.00.00.000Z").load().calibration_temperature == 1.3
 
 
-def test_predict_in_a_project_passes_over_a_weaker_trained_model(tiny_model_file, tmp_path, caplog):
+def test_predict_in_a_project_passes_over_a_weaker_trained_model(tiny_model_file, tmp_path, caplog, monkeypatch):
     import json
 
     from deepfer_kedro import default_model
@@ -79,3 +84,14 @@ def test_predict_in_a_project_passes_over_a_weaker_trained_model(tiny_model_file
         json.dumps({"publictest": {"exported": {"top1": 0.4}}}))
     model = load_model(None, tmp_path, runtime="onnx")
     assert model.name == str(default_model.ONNX_FILE) and "--model data/06_models/trained_model.keras/v1" in caplog.text
+    assert model.calibration_temperature == default_model.temperature("onnx")
+    (tmp_path / EXPORT_CARDS / "v1" / EXPORT_CARDS.name).write_text(
+        json.dumps({"publictest": {"exported": {"top1": 0.75}, "temperature": 1.3}}))
+    from deepfer_kedro.inference import loading
+
+    trained = keras.saving.load_model(tiny_model_file)
+    monkeypatch.setattr(loading, "load_from_catalog", lambda project: trained)  # no Kedro project here
+    for runtime in ("onnx", "keras"):  # the trained model, with its run's temperature, converted or not
+        model = load_model(None, tmp_path, runtime=runtime)
+        assert model.count_params() < 100_000 if runtime == "keras" else model.name.endswith("as float32 ONNX")
+        assert model.calibration_temperature == 1.3

@@ -86,6 +86,7 @@ def test_the_export_and_the_served_model_hold_the_trained_network(outputs):
     assert card["source_model"]["weights_sha256"] == weights_sha256(catalog.load("trained_model"))
     assert set(served.settings) >= {"min_face_size", "detector", "max_image_pixels"}
     assert "annotate" not in served.settings
+    assert served.settings["temperature"] == exported.calibration_temperature == card["publictest"]["temperature"]
     faces = catalog.load("face_pixels")[:16]
     keras_probabilities = catalog.load("trained_model").predict_on_batch(faces[..., None])
     agreement = (exported.predict_on_batch(faces).argmax(1) == np.asarray(keras_probabilities).argmax(1)).mean()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from deepfer_kedro.core.errors import NotAModelError
-from deepfer_kedro.core.evaluation import scores
+from deepfer_kedro.core.evaluation import fit_temperature, scores
 from deepfer_kedro.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
 
 __all__ = ["OnnxEmotionModel", "calibration_rows", "export_model", "scores", "to_onnx"]
@@ -275,10 +275,13 @@ class OnnxEmotionModel:
                 f"ONNX model takes one uint8 tensor of (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 1) faces and gives "
                 f"{NUM_CLASSES} probabilities (make one with `deepfer export`)")
         self.input_name = inputs[0].name
+        if "deepfer.temperature" in self.metadata:  # fitted on PublicTest: EmotionPredictor scales by it
+            self.calibration_temperature = float(self.metadata["deepfer.temperature"])
 
     @property
     def metadata(self) -> dict[str, str]:
-        """What ``export_model`` wrote into the file: ``deepfer.labels``, ``deepfer.publictest_top1``."""
+        """What ``export_model`` wrote into the file: ``deepfer.labels``, ``deepfer.publictest_top1``,
+        ``deepfer.temperature``."""
         return dict(self.session.get_modelmeta().custom_metadata_map)
 
     @property
@@ -363,7 +366,8 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
     phones and edge boards), ``precision`` int8 or float32, and ``out_dir/card.json``, the card's numbers
     measured on the written file itself: PrivateTest top-1, macro-F1 and recall, and how closely it
     follows the Keras model on the same faces. With ``val_faces`` its PublicTest top-1 too, which an
-    ONNX file also stores (the registry's champion is chosen on it). An int8 ONNX file re-runs in float
+    ONNX file also stores (the registry's champion is chosen on it), and the temperature fitted on it
+    that calibrates the file's confidences (``EmotionPredictor`` scales by it). An int8 ONNX file re-runs in float
     the near ties closer than ``recheck_margin`` (0: never). Returns the card."""
     if precision not in ("int8", "float32"):
         raise ValueError(f"precision must be int8 or float32, not {precision!r}")
@@ -385,13 +389,16 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
     quantization = None if precision == "float32" else (
         "int8 weights, activations quantized on the fly (dynamic range), softmax in float" if file_format == "litert"
         else "int8 weights (per channel) and activations (calibrated), softmax in float")
-    publictest = None
+    publictest = temperature = None
     if val_faces is not None and len(val_faces):
-        publictest = scores(predict_all(load(target), val_faces), val_labels)
+        val_probabilities = predict_all(load(target), val_faces)
+        publictest = scores(val_probabilities, val_labels)
+        temperature = round(fit_temperature(val_probabilities, val_labels), 4)
     if file_format == "onnx":
         metadata = {"deepfer.labels": ",".join(EMOTIONS), "deepfer.precision": precision}
         if publictest is not None:
             metadata["deepfer.publictest_top1"] = f"{publictest['top1']:.4f}"
+            metadata["deepfer.temperature"] = str(temperature)
         write_metadata(target, metadata)
     exported = load(target)
     if file_format == "litert":  # the names a phone app calls the file by
@@ -410,7 +417,8 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
                         if precision == "int8" and file_format == "onnx" else None),
         "quantization": quantization,
         "near_ties_rerun_in_float": rechecked,
-        "publictest": None if publictest is None else {"faces": int(len(val_faces)), "exported": publictest},
+        "publictest": None if publictest is None else {"faces": int(len(val_faces)), "exported": publictest,
+                                                       "temperature": temperature},
         "privatetest": {"faces": int(len(test_faces)), "exported": scores(probabilities, test_labels),
                         "keras": scores(reference, test_labels), "agreement_with_keras": agreement},
     }

@@ -77,18 +77,25 @@ class TrainedOrDefaultModelDataset(KerasModelDataset):
         super().__init__(**kwargs)
 
     def load(self) -> Any:
-        from deepfer_kedro.inference.loading import load_default_model, say_the_shipped_model_beats, shipped_model_beats
+        from deepfer_kedro.inference.loading import (
+            load_default_model,
+            say_the_shipped_model_beats,
+            shipped_model_beats,
+            with_card_temperature,
+        )
 
         try:
             path = self._get_load_path()
         except VersionNotFoundError:
             logger.warning("No trained model saved in %s yet", self._filepath)
             return load_default_model()
-        if self._export_cards and self._version.load is None:  # the latest, not a version asked for
-            card = Path(self._export_cards) / Path(str(path)).parent.name / Path(self._export_cards).name
+        card = (Path(self._export_cards) / Path(str(path)).parent.name / Path(self._export_cards).name
+                if self._export_cards else None)
+        if card and self._version.load is None:  # the latest, not a version asked for
             scores = shipped_model_beats(card)
             if scores is not None:
                 say_the_shipped_model_beats(path, scores)
                 return load_default_model()
         logger.info("Using the trained model %s", path)
-        return super().load()
+        model = super().load()
+        return with_card_temperature(model, card) if card else model

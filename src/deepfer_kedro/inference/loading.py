@@ -75,7 +75,10 @@ def for_runtime(model: Any, runtime: str) -> Any:
     if runtime == "onnx":
         logger.info("Converting the Keras model to ONNX for the onnx runtime (use --runtime keras to skip this, or "
                     "`deepfer export` once for an int8 file that is about 4 times faster)")
-        return OnnxEmotionModel.from_keras(model)
+        converted = OnnxEmotionModel.from_keras(model)
+        if hasattr(model, "calibration_temperature"):
+            converted.calibration_temperature = model.calibration_temperature
+        return converted
     return model
 
 
@@ -85,6 +88,15 @@ def publictest_top1(card_file: Path) -> float | None:
         return float(json.loads(Path(card_file).read_text())["publictest"]["exported"]["top1"])
     except (OSError, KeyError, TypeError, ValueError):
         return None
+
+
+def with_card_temperature(model: Any, card_file: Path) -> Any:
+    """``model`` with the temperature its run's export card fitted on PublicTest, when the card has one."""
+    try:
+        model.calibration_temperature = float(json.loads(Path(card_file).read_text())["publictest"]["temperature"])
+    except (OSError, KeyError, TypeError, ValueError):
+        pass  # cards from before 2026-12-01, or a model trained on PublicTest: unscaled
+    return model
 
 
 def shipped_model_beats(card_file: Path) -> tuple[float, float] | None:
@@ -138,9 +150,10 @@ def load_model(spec: str | None, project: Path | None = None, runtime: str = "ke
         project = project or Path.cwd()
         if (project / "pyproject.toml").exists() and has_trained_model(project):
             latest = max(p.name for p in (project / TRAINED_MODELS).iterdir() if p.is_dir())
-            scores = shipped_model_beats(project / EXPORT_CARDS / latest / EXPORT_CARDS.name)
+            card = project / EXPORT_CARDS / latest / EXPORT_CARDS.name
+            scores = shipped_model_beats(card)
             if scores is None:
-                return for_runtime(load_from_catalog(project), runtime)
+                return for_runtime(with_card_temperature(load_from_catalog(project), card), runtime)
             say_the_shipped_model_beats(TRAINED_MODELS / latest / TRAINED_MODELS.name, scores)
         return load_default_model(runtime)
     if spec == "default":

@@ -23,5 +23,8 @@ def test_a_model_trained_on_publictest_gets_no_publictest_score(tiny_model_file,
     assert card["privatetest"]["faces"] == 21
     if final_fit:
         assert card["publictest"] is None and exported.publictest_accuracy is None
+        assert not hasattr(exported, "calibration_temperature")  # none fitted on faces it trained on
     else:
         assert card["publictest"]["faces"] == 21 and exported.publictest_accuracy is not None
+        # the temperature fitted on PublicTest, in the card and in the file itself
+        assert exported.calibration_temperature == card["publictest"]["temperature"] > 0

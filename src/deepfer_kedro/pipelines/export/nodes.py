@@ -57,4 +57,6 @@ def package_served_model(trained_model: Any, exported_model: OnnxEmotionModel,
     """The model that ``inference.runtime`` runs (the ONNX export, or the Keras model) with the
     inference settings, and the export's PublicTest top-1 (the registry's champion is chosen on it)."""
     model = exported_model if inference.get("runtime", "onnx") == "onnx" else trained_model
-    return ServedModel(model, served_settings(inference, model), publictest_accuracy=exported_model.publictest_accuracy)
+    # the temperature fitted on the export serves the Keras model too (the shipped one's: the same to 4 decimals)
+    return ServedModel(model, served_settings(inference, exported_model),
+                       publictest_accuracy=exported_model.publictest_accuracy)
