@@ -503,6 +503,7 @@ def evaluate(args: argparse.Namespace) -> int:
         plot_confusion_matrix,
         plot_reliability_diagram,
         predict_emotions_ensemble,
+        probabilities_and_labels,
     )
 
     if args.mlflow:  # an unreachable tracking server stops now, not after the scoring
@@ -537,7 +538,7 @@ def evaluate(args: argparse.Namespace) -> int:
                                                 {"split": split, "seed": 0, "batch_size": 256, "tta": tta,
                                                  "ensemble": members})
         if split == "val":  # confidences are calibrated on the selection split and checked on the others
-            results["temperature"] = fit_temperature(*_probabilities_and_labels(predictions))
+            results["temperature"] = fit_temperature(*probabilities_and_labels(predictions))
         results[split] = compute_evaluation_metrics(predictions, quality if split != "train" else None,
                                                     temperature=results.get("temperature"))
         print(format_metrics_table(results[split]), flush=True)
@@ -555,12 +556,6 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.mlflow:
         logger.info("Logged to MLflow as run %s", _log_evaluation(results, out))
     return 0
-
-
-def _probabilities_and_labels(predictions: Any) -> tuple[Any, Any]:
-    from deepfer_kedro.labels import EMOTIONS, PROBABILITY_COLUMNS
-
-    return (predictions[PROBABILITY_COLUMNS].to_numpy(), predictions["true_emotion"].map(EMOTIONS.index).to_numpy())
 
 
 def _log_evaluation(results: dict[str, Any], out: Path | None) -> str:

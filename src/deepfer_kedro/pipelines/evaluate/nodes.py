@@ -74,6 +74,14 @@ def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: np.nd
     return _prediction_table(image_index, rows, labels, probabilities)
 
 
+def probabilities_and_labels(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A prediction table's probabilities (each row summing to 1 again after CSV rounding) and its
+    true emotions as label numbers."""
+    probabilities = predictions[PROBABILITY_COLUMNS].to_numpy()
+    return (probabilities / probabilities.sum(axis=1, keepdims=True),
+            predictions["true_emotion"].map(EMOTIONS.index).to_numpy())
+
+
 def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: dict[str, Any] | None = None,
                                training: dict[str, Any] | None = None,
                                temperature: float | None = None) -> dict[str, Any]:
@@ -84,9 +92,7 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
     duplicate, in the splits trained on: train, and val too after a final fit
     (``training.final_fit_on_val``). With a ``temperature`` (``fit_temperature`` on PublicTest), also
     the calibration error of the probabilities scaled by it."""
-    y_true = predictions["true_emotion"].map(EMOTIONS.index).to_numpy()
-    probabilities = predictions[PROBABILITY_COLUMNS].to_numpy()
-    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)  # CSV rounding
+    probabilities, y_true = probabilities_and_labels(predictions)
     y_pred = probabilities.argmax(axis=1)
     labels = list(range(NUM_CLASSES))
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -200,8 +206,7 @@ def plot_reliability_diagram(predictions: pd.DataFrame) -> plt.Figure:
     """Top-1 accuracy against top-1 confidence, in 15 bins: bars on the diagonal mean that a
     confidence of 80% is right 80% of the time; below it, the model is overconfident."""
     split = predictions["split"].iloc[0]
-    probabilities = predictions[PROBABILITY_COLUMNS].to_numpy()
-    result = calibration(probabilities, predictions["true_emotion"].map(EMOTIONS.index).to_numpy())
+    result = calibration(*probabilities_and_labels(predictions))
     bins = pd.DataFrame(result["bins"])
     fig, (reliability, counts) = plt.subplots(2, 1, figsize=(6.5, 7.5), height_ratios=(3, 1), sharex=True,
                                               layout="constrained")
