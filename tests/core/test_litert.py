@@ -67,6 +67,11 @@ def test_litert_export_follows_the_keras_model_on_200_real_privatetest_faces(pre
         assert not np.allclose(probabilities * 256, np.round(probabilities * 256), atol=1e-3)
     exported_top1, keras_top1 = card["privatetest"]["exported"]["top1"], card["privatetest"]["keras"]["top1"]
     assert keras_top1 > 0.55 and abs(exported_top1 - keras_top1) <= 0.02
+    # the file holds no temperature; deepfer loads the one fitted on it from the card beside it
+    loaded = load_model(str(tmp_path / "deepfer.tflite"), runtime="onnx")
+    assert loaded.calibration_temperature == card["publictest"]["temperature"]
+    (tmp_path / "card.json").write_text(json.dumps({**card, "sha256": "0" * 64}))  # a card of another file
+    assert not hasattr(load_model(str(tmp_path / "deepfer.tflite"), runtime="onnx"), "calibration_temperature")
 
 
 def test_files_that_are_not_litert_emotion_models_are_refused_with_the_reason(tmp_path, monkeypatch,

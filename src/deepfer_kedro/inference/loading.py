@@ -5,6 +5,7 @@ says which model it uses."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -25,6 +26,7 @@ HOW_TO_GET_A_MODEL = (
 TRAINED_MODELS = Path("data/06_models/trained_model.keras")
 EXPORT_CARDS = Path("data/08_reporting/export_card.json")  # as in conf/base/catalog.yml: one per run
 RUNTIMES = ("onnx", "keras")
+MAX_CARD_BYTES = 1_000_000  # an export card is about 3 kB
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -88,6 +90,25 @@ def publictest_top1(card_file: Path) -> float | None:
         return float(json.loads(Path(card_file).read_text())["publictest"]["exported"]["top1"])
     except (OSError, KeyError, TypeError, ValueError):
         return None
+
+
+def with_temperature_of_card_beside(model: Any, card_file: Path) -> Any:
+    """A ``.tflite`` file holds no metadata of ours; the temperature fitted on it is in the ``card.json``
+    that ``deepfer export`` writes beside it, used only when that card describes this very file (sha256)."""
+    if not card_file.is_file() or card_file.stat().st_size > MAX_CARD_BYTES:
+        return model
+    try:
+        card = json.loads(card_file.read_text())
+        described, temperature = card["sha256"], card["publictest"]["temperature"]
+    except (OSError, KeyError, TypeError, ValueError):
+        return model  # not an export card, or one without a PublicTest fit (a final fit on PublicTest)
+    if described != hashlib.sha256(model.model_bytes).hexdigest():
+        logger.warning("%s describes another file than %s (its sha256 differs); the model's confidences are "
+                       "not scaled by its temperature", card_file, model.name)
+        return model
+    model.calibration_temperature = float(temperature)
+    logger.info("Confidences scaled by the temperature %s fitted on PublicTest (%s)", temperature, card_file)
+    return model
 
 
 def with_card_temperature(model: Any, card_file: Path) -> Any:
@@ -208,5 +229,5 @@ def load_exported_or_keras(path: str | Path, name: str | None = None) -> Any:
     if suffix == ".tflite":
         from deepfer_kedro.core.litert import LiteRTEmotionModel
 
-        return LiteRTEmotionModel(path, name=name)
+        return with_temperature_of_card_beside(LiteRTEmotionModel(path, name=name), Path(path).parent / "card.json")
     return load_keras_model(path)
