@@ -78,9 +78,11 @@ def test_near_ties_are_rerun_in_float_and_nothing_else(privatetest_200, shipped_
     near_tie = top2[:, 1] - top2[:, 0] < 0.05
     assert 0 < near_tie.sum() < len(faces) / 4
     np.testing.assert_array_equal(rechecked[~near_tie], plain[~near_tie])
-    # float arithmetic on mostly int8-rounded weights: within 0.015 of Keras where int8 alone is 0.08 off
+    # float arithmetic on mostly int8-rounded weights
     np.testing.assert_allclose(rechecked[near_tie], reference[near_tie], atol=0.03)
-    assert (rechecked.argmax(1) == reference.argmax(1)).mean() > (plain.argmax(1) == reference.argmax(1)).mean()
+    # closer to Keras on the ties (int8 alone: 0.02-0.08 off, by CPU) and never less often right
+    assert np.abs(rechecked - reference)[near_tie].max() < np.abs(plain - reference)[near_tie].max()
+    assert (rechecked.argmax(1) == reference.argmax(1)).mean() >= (plain.argmax(1) == reference.argmax(1)).mean()
     one_tie, one_clear = faces[np.flatnonzero(near_tie)[:1]], faces[np.flatnonzero(~near_tie)[:1]]
     np.testing.assert_allclose(rechecked_model.predict_on_batch(one_tie), reference[near_tie][:1], atol=0.03)
     np.testing.assert_array_equal(rechecked_model.predict_on_batch(one_clear), plain[~near_tie][:1])
