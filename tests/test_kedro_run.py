@@ -58,7 +58,10 @@ def project(tmp_path_factory, real_zip):
 
 def test_the_run_log_holds_no_library_notices_a_user_cannot_act_on(project):
     log = " ".join((project / "quick_run.log").read_text().split())
-    assert "Completed 19 out of 19 tasks" in log
+    from deepfer_kedro.pipeline_registry import register_pipelines
+
+    nodes = len(register_pipelines()["__default__"].nodes)
+    assert f"Completed {nodes} out of {nodes} tasks" in log
     for notice in ("register_new_resolver() is deprecated", "Add type hints to the `predict` method",
                    "Failed to infer model signature", "In the future `np.object`"):
         assert notice not in log
@@ -156,6 +159,11 @@ def test_mlflow_holds_the_run_with_params_histories_tags_and_artifacts(project):
     logged = {f.path for folder in ("plots", "model", "data", "evaluation")
               for f in client.list_artifacts(run.info.run_id, folder)}
     assert "test_expected_calibration_error" in run.data.metrics
+    card = json.loads(latest(project, "data/08_reporting/export_card.json").read_text())
+    assert run.data.metrics["exported_test_accuracy"] == pytest.approx(card["privatetest"]["exported"]["top1"])
+    assert run.data.metrics["exported_temperature"] == pytest.approx(card["publictest"]["temperature"])
+    assert run.data.metrics["exported_test_expected_calibration_error_at_temperature"] == pytest.approx(
+        card["privatetest"]["expected_calibration_error_at_temperature"])
     assert {"plots/confusion_matrix.png", "plots/reliability_diagram.png", "plots/training_curves.png",
             "model/trained_model.keras",
             "data/data_quality_report.json", "data/class_weights.json",

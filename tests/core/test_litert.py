@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from deepfer_kedro.core.errors import NotAModelError
+from deepfer_kedro.core.evaluation import calibration, with_temperature
 from deepfer_kedro.core.export import FLOAT32_TOLERANCE, INT8_TOLERANCE, compare, export_model, predict_all, sha256
 from deepfer_kedro.core.litert import LiteRTEmotionModel, NotALiteRTModelError, to_litert
 from deepfer_kedro.inference.cli import main
@@ -55,6 +56,11 @@ def test_litert_export_follows_the_keras_model_on_200_real_privatetest_faces(pre
     assert card["model_file"] == "deepfer.tflite" and card["format"].startswith("LiteRT")
     assert card["sha256"] == sha256(tmp_path / "deepfer.tflite") and card["precision"] == precision
     assert card["privatetest"]["agreement_with_keras"] == pytest.approx(agreement)
+    temperature, private = card["publictest"]["temperature"], card["privatetest"]
+    assert private["expected_calibration_error"] == pytest.approx(
+        calibration(probabilities, labels)["expected_calibration_error"], abs=1e-4)
+    assert private["expected_calibration_error_at_temperature"] == pytest.approx(
+        calibration(with_temperature(probabilities, temperature), labels)["expected_calibration_error"], abs=1e-4)
     assert card["labels"] == list(EMOTIONS) and card["publictest"]["faces"] == 50
     assert card["signatures"] == {"serving_default": {"inputs": ["faces"], "outputs": ["output_0"]}}
     assert not (tmp_path / "deepfer.onnx").exists()

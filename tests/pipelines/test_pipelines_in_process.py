@@ -70,7 +70,7 @@ def test_every_nodes_type_hints_resolve():
 
 def test_the_default_pipeline_runs_end_to_end_on_memory_datasets(outputs):
     free, catalog = outputs
-    assert {"served_model", "export_card", "evaluation_report", "confusion_matrix_plot"} <= set(free)
+    assert {"served_model", "export_metrics_mlflow", "evaluation_report", "confusion_matrix_plot"} <= set(free)
     index = catalog.load("image_index")
     assert len(index) == 7 * 3 * 30 and set(index["split"]) == {"train", "val", "test"}
     assert catalog.load("face_pixels").shape == (len(index), 48, 48)
@@ -107,6 +107,8 @@ def test_the_litert_export_pipeline_writes_the_trained_network_as_tflite_with_it
     assert isinstance(model, LiteRTEmotionModel) and card["model_file"] == "deepfer.tflite"
     assert card["source_model"]["weights_sha256"] == weights_sha256(trained.load("trained_model"))
     assert card["precision"] == params["export"]["precision"] and card["publictest"]["faces"] == 7 * 30
+    logged = catalog.load("litert_metrics_mlflow")  # what MLflow gets
+    assert logged["litert_test_accuracy"]["value"] == card["privatetest"]["exported"]["top1"]
     faces = trained.load("face_pixels")[:16]
     keras_probabilities = np.asarray(trained.load("trained_model").predict_on_batch(faces[..., None]))
     np.testing.assert_allclose(model.predict_on_batch(faces), keras_probabilities, atol=0.1)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from deepfer_kedro.core.errors import NotAModelError
-from deepfer_kedro.core.evaluation import fit_temperature, scores
+from deepfer_kedro.core.evaluation import calibration, fit_temperature, scores, with_temperature
 from deepfer_kedro.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
 
 __all__ = ["OnnxEmotionModel", "calibration_rows", "export_model", "scores", "to_onnx"]
@@ -358,14 +358,25 @@ def write_metadata(path: Path, values: dict[str, str]) -> None:
 EXPORT_FORMATS = ("onnx", "litert")
 
 
+def calibration_errors(probabilities: np.ndarray, labels: np.ndarray,
+                       temperature: float | None) -> dict[str, float]:
+    """The expected calibration error of ``probabilities``, and of them scaled by ``temperature`` when there is one."""
+    def error(p: np.ndarray) -> float:
+        return round(calibration(p, labels)["expected_calibration_error"], 4)
+
+    return {"expected_calibration_error": error(probabilities),
+            **({} if temperature is None else
+               {"expected_calibration_error_at_temperature": error(with_temperature(probabilities, temperature))})}
+
+
 def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray, test_faces: np.ndarray,
                  test_labels: np.ndarray, precision: str = "int8", source: dict[str, Any] | None = None,
                  val_faces: np.ndarray | None = None, val_labels: np.ndarray | None = None,
                  recheck_margin: float = RECHECK_MARGIN, file_format: str = "onnx") -> dict:
     """Writes ``out_dir/deepfer.onnx`` (``file_format`` onnx) or ``out_dir/deepfer.tflite`` (litert, for
     phones and edge boards), ``precision`` int8 or float32, and ``out_dir/card.json``, the card's numbers
-    measured on the written file itself: PrivateTest top-1, macro-F1 and recall, and how closely it
-    follows the Keras model on the same faces. With ``val_faces`` its PublicTest top-1 too, which an
+    measured on the written file itself: PrivateTest top-1, macro-F1, recall and calibration error, and how
+    closely it follows the Keras model on the same faces. With ``val_faces`` its PublicTest top-1 too, which an
     ONNX file also stores (the registry's champion is chosen on it), and the temperature fitted on it
     that calibrates the file's confidences (``EmotionPredictor`` scales by it). An int8 ONNX file re-runs in float
     the near ties closer than ``recheck_margin`` (0: never). Returns the card."""
@@ -420,7 +431,8 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
         "publictest": None if publictest is None else {"faces": int(len(val_faces)), "exported": publictest,
                                                        "temperature": temperature},
         "privatetest": {"faces": int(len(test_faces)), "exported": scores(probabilities, test_labels),
-                        "keras": scores(reference, test_labels), "agreement_with_keras": agreement},
+                        "keras": scores(reference, test_labels), "agreement_with_keras": agreement,
+                        **calibration_errors(probabilities, test_labels, temperature)},
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     logger.info("Exported %s (%s, %.1f MB): PrivateTest top-1 %.4f (Keras %.4f), top-1 agreement %.4f",

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from deepfer_kedro.labels import EMOTIONS
-from deepfer_kedro.pipelines.export.nodes import export_fast_model
+from deepfer_kedro.pipelines.export.nodes import export_card_metrics_for_mlflow, export_fast_model
 
 
 @pytest.mark.parametrize("final_fit", [False, True])
@@ -28,3 +28,12 @@ def test_a_model_trained_on_publictest_gets_no_publictest_score(tiny_model_file,
         assert card["publictest"]["faces"] == 21 and exported.publictest_accuracy is not None
         # the temperature fitted on PublicTest, in the card and in the file itself
         assert exported.calibration_temperature == card["publictest"]["temperature"] > 0
+    metrics = {name: value["value"] for name, value in export_card_metrics_for_mlflow(card).items()}
+    assert metrics["exported_test_accuracy"] == card["privatetest"]["exported"]["top1"]
+    assert metrics["exported_megabytes"] == card["bytes"] / 1e6
+    # MLflow gets PublicTest numbers only for a model that was not trained on PublicTest
+    assert ("exported_val_accuracy" in metrics) == ("exported_temperature" in metrics) == (not final_fit)
+    assert 0 <= metrics["exported_test_expected_calibration_error"] <= 1
+    assert ("exported_test_expected_calibration_error_at_temperature" in metrics) == (not final_fit)
+    if not final_fit:
+        assert metrics["exported_temperature"] == card["publictest"]["temperature"]

@@ -52,6 +52,26 @@ def _exported(trained_model: Any, face_pixels: np.ndarray, image_index: pd.DataF
         return model_class(Path(tmp) / card["model_file"], name=name), card
 
 
+def export_card_metrics_for_mlflow(export_card: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The exported file's own numbers for MLflow, prefixed ``exported_`` (ONNX) or ``litert_``: PrivateTest
+    ``test_accuracy``, ``test_macro_f1``, ``test_top1_agreement`` with the Keras model and
+    ``test_expected_calibration_error`` (and ``..._at_temperature``, scaled by the temperature), PublicTest
+    ``val_accuracy`` and ``temperature`` (when scored), and ``megabytes``: what a deployment gets,
+    beside the Keras model's ``test_accuracy``."""
+    prefix = "litert" if export_card["model_file"].endswith(".tflite") else "exported"
+    private = export_card["privatetest"]
+    flat = {"test_accuracy": private["exported"]["top1"], "test_macro_f1": private["exported"]["macro_f1"],
+            "test_top1_agreement": private["agreement_with_keras"]["top1_agreement"],
+            "megabytes": export_card["bytes"] / 1e6}
+    for name in ("expected_calibration_error", "expected_calibration_error_at_temperature"):
+        if name in private:  # cards from before 2026-12-01 have neither
+            flat[f"test_{name}"] = private[name]
+    if export_card.get("publictest"):
+        flat["val_accuracy"] = export_card["publictest"]["exported"]["top1"]
+        flat["temperature"] = export_card["publictest"]["temperature"]
+    return {f"{prefix}_{name}": {"value": float(value), "step": 0} for name, value in flat.items()}
+
+
 def package_served_model(trained_model: Any, exported_model: OnnxEmotionModel,
                           inference: dict[str, Any]) -> ServedModel:
     """The model that ``inference.runtime`` runs (the ONNX export, or the Keras model) with the
