@@ -83,6 +83,15 @@ def with_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarra
     return scaled / scaled.sum(axis=-1, keepdims=True)
 
 
+def calibration_at_temperature(probabilities: np.ndarray, labels: np.ndarray,
+                               temperature: float | None) -> dict[str, float]:
+    """``temperature`` and the expected calibration error of ``probabilities`` scaled by it; empty without one."""
+    if temperature is None:
+        return {}
+    return {"temperature": float(temperature), "expected_calibration_error_at_temperature":
+            calibration(with_temperature(probabilities, temperature), labels)["expected_calibration_error"]}
+
+
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The temperature that minimises the log loss of ``probabilities`` against integer ``labels``
     (fit it on the selection split, PublicTest, and report the calibration on PrivateTest)."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from deepfer_kedro.core.errors import NotAModelError
-from deepfer_kedro.core.evaluation import calibration, fit_temperature, scores, with_temperature
+from deepfer_kedro.core.evaluation import calibration, calibration_at_temperature, fit_temperature, scores
 from deepfer_kedro.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
 
 __all__ = ["OnnxEmotionModel", "calibration_rows", "export_model", "scores", "to_onnx"]
@@ -358,17 +358,6 @@ def write_metadata(path: Path, values: dict[str, str]) -> None:
 EXPORT_FORMATS = ("onnx", "litert")
 
 
-def calibration_errors(probabilities: np.ndarray, labels: np.ndarray,
-                       temperature: float | None) -> dict[str, float]:
-    """The expected calibration error of ``probabilities``, and of them scaled by ``temperature`` when there is one."""
-    def error(p: np.ndarray) -> float:
-        return round(calibration(p, labels)["expected_calibration_error"], 4)
-
-    return {"expected_calibration_error": error(probabilities),
-            **({} if temperature is None else
-               {"expected_calibration_error_at_temperature": error(with_temperature(probabilities, temperature))})}
-
-
 def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray, test_faces: np.ndarray,
                  test_labels: np.ndarray, precision: str = "int8", source: dict[str, Any] | None = None,
                  val_faces: np.ndarray | None = None, val_labels: np.ndarray | None = None,
@@ -417,6 +406,8 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
     reference = predict_all(model, test_faces)
     probabilities = predict_all(exported, test_faces)
     agreement = compare(reference, probabilities)
+    scaled = calibration_at_temperature(probabilities, test_labels, temperature)
+    scaled.pop("temperature", None)  # the card keeps it under publictest
     card = {
         "model_file": target.name, "sha256": sha256(target), "bytes": target.stat().st_size,
         **described, "precision": precision, "labels": list(EMOTIONS),
@@ -432,7 +423,9 @@ def export_model(model: Any, out_dir: str | Path, calibration_faces: np.ndarray,
                                                        "temperature": temperature},
         "privatetest": {"faces": int(len(test_faces)), "exported": scores(probabilities, test_labels),
                         "keras": scores(reference, test_labels), "agreement_with_keras": agreement,
-                        **calibration_errors(probabilities, test_labels, temperature)},
+                        "expected_calibration_error": round(
+                            calibration(probabilities, test_labels)["expected_calibration_error"], 4),
+                        **{name: round(value, 4) for name, value in scaled.items()}},
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     logger.info("Exported %s (%s, %.1f MB): PrivateTest top-1 %.4f (Keras %.4f), top-1 agreement %.4f",

@@ -21,7 +21,7 @@ from sklearn.metrics import (
 )
 
 from deepfer_kedro.core.data import split_rows
-from deepfer_kedro.core.evaluation import average_probabilities, calibration, tta_views, with_temperature
+from deepfer_kedro.core.evaluation import average_probabilities, calibration, calibration_at_temperature, tta_views
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES, PROBABILITY_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -111,10 +111,7 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
         "macro_recall": float(recall.mean()),
         "auc_ovr": float(auc),
         **{("calibration_bins" if k == "bins" else k): v for k, v in calibration(probabilities, y_true).items()},
-        **({} if temperature is None else {
-            "temperature": float(temperature),
-            "expected_calibration_error_at_temperature": calibration(
-                with_temperature(probabilities, temperature), y_true)["expected_calibration_error"]}),
+        **calibration_at_temperature(probabilities, y_true, temperature),
         "per_class": {
             emotion: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for emotion, p, r, f, s in zip(EMOTIONS, precision, recall, f1, support, strict=True)
