@@ -71,7 +71,8 @@ def test_every_artifact_is_saved_once(project):
     for path in ("data/03_primary/image_index.csv", "data/03_primary/face_pixels.npz",
                  "data/04_feature/class_weights.json", "data/06_models/trained_model.keras",
                  "data/07_model_output/training_history.csv", "data/07_model_output/test_predictions.csv",
-                 "data/08_reporting/data_quality_report.json", "data/08_reporting/class_counts.csv",
+                 "data/07_model_output/val_predictions.csv", "data/08_reporting/data_quality_report.json",
+                 "data/08_reporting/class_counts.csv",
                  "data/08_reporting/class_counts.png", "data/08_reporting/augmentation_preview.png",
                  "data/08_reporting/training_curves.png", "data/08_reporting/confusion_matrix.png",
                  "data/08_reporting/reliability_diagram.png",
@@ -110,6 +111,19 @@ def test_metrics_agree_with_the_saved_predictions(project):
         assert 0 <= metrics[name] <= 1, name
     history = pd.read_csv(latest(project, "data/07_model_output/training_history.csv"))
     assert history["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_temperature_is_fitted_on_the_saved_publictest_predictions(project):
+    from deepfer_kedro.core.evaluation import fit_temperature
+    from deepfer_kedro.pipelines.evaluate.nodes import probabilities_and_labels
+
+    metrics = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
+    val = pd.read_csv(latest(project, "data/07_model_output/val_predictions.csv"))
+    assert set(val["split"]) == {"val"} and len(val) == 7 * 40
+    assert set(val["source"].str.split("/").str[-1].str.split("_").str[0]) == {"PublicTest"}
+    assert metrics["temperature"] == pytest.approx(fit_temperature(*probabilities_and_labels(val)), abs=1e-3)
+    assert metrics["selection"]["accuracy"] == pytest.approx(np.mean(val["true_emotion"] == val["predicted_emotion"]))
+    assert 0 <= metrics["expected_calibration_error_at_temperature"] <= 1
 
 
 def test_streaming_from_shards_trains_and_scores_exactly_as_in_memory(project, tmp_path, real_zip):
@@ -159,6 +173,8 @@ def test_mlflow_holds_the_run_with_params_histories_tags_and_artifacts(project):
     logged = {f.path for folder in ("plots", "model", "data", "evaluation")
               for f in client.list_artifacts(run.info.run_id, folder)}
     assert "test_expected_calibration_error" in run.data.metrics
+    assert run.data.metrics["test_temperature"] == pytest.approx(metrics["temperature"])
+    assert run.data.metrics["selection_val_accuracy"] == pytest.approx(metrics["selection"]["accuracy"])
     card = json.loads(latest(project, "data/08_reporting/export_card.json").read_text())
     assert run.data.metrics["exported_test_accuracy"] == pytest.approx(card["privatetest"]["exported"]["top1"])
     assert run.data.metrics["exported_temperature"] == pytest.approx(card["publictest"]["temperature"])

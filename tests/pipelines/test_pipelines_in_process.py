@@ -77,6 +77,7 @@ def test_the_default_pipeline_runs_end_to_end_on_memory_datasets(outputs):
     assert catalog.load("class_weights") and catalog.load("training_history")["epoch"].tolist() == [1]
     metrics = catalog.load("evaluation_metrics")
     assert metrics["images"] == (index["split"] == "test").sum() and 0 <= metrics["accuracy"] <= 1
+    assert set(catalog.load("val_predictions")["split"]) == {"val"} and metrics["temperature"] > 0
 
 
 def test_the_export_and_the_served_model_hold_the_trained_network(outputs):

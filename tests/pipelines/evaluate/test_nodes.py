@@ -203,3 +203,38 @@ def test_metrics_and_reliability_diagram_carry_the_calibration():
         assert bar.get_height() == pytest.approx(correct[inside].mean())
     assert sum(bar.get_height() for bar in fig.axes[1].patches) == 70
     plt.close(fig)
+
+
+def test_the_temperature_is_fitted_on_the_val_predictions_unless_the_model_was_trained_on_them():
+    from deepfer_kedro.core.evaluation import calibration, fit_temperature, with_temperature
+
+    table, true, probabilities = predictions_table(seed=1)
+    overconfident = with_temperature(probabilities, 0.4)  # sharper than the accuracy warrants
+    val = table.assign(split="val")
+    val[PROBABILITY_COLUMNS] = overconfident
+    test, test_true, test_probabilities = predictions_table(seed=2)
+    test[PROBABILITY_COLUMNS] = with_temperature(test_probabilities, 0.4)
+    metrics = compute_evaluation_metrics(test, val_predictions=val)
+    fitted = fit_temperature(overconfident, true)
+    assert fitted > 1.5 and metrics["temperature"] == pytest.approx(fitted)  # fitted on val, not on test
+    assert metrics["temperature"] != pytest.approx(fit_temperature(test[PROBABILITY_COLUMNS].to_numpy(), test_true))
+    assert metrics["expected_calibration_error_at_temperature"] == pytest.approx(
+        calibration(with_temperature(test[PROBABILITY_COLUMNS].to_numpy(), fitted), test_true)
+        ["expected_calibration_error"])
+    assert metrics["expected_calibration_error_at_temperature"] < metrics["expected_calibration_error"]
+    val_top1 = accuracy_score(true, overconfident.argmax(1))
+    assert metrics["selection"] == {"split": "val", "images": 70, "trained_on_it": False,
+                                    "accuracy": pytest.approx(val_top1),
+                                    "macro_f1": pytest.approx(f1_score(true, overconfident.argmax(1), average="macro"))}
+    flat = evaluation_metrics_for_mlflow(metrics)
+    assert flat["test_temperature"]["value"] == metrics["temperature"]
+    assert flat["selection_val_accuracy"]["value"] == pytest.approx(val_top1)
+    assert "val_accuracy" not in flat  # training logs that name per epoch in the same MLflow run
+    report = format_metrics_table(metrics)
+    assert "| temperature |" in report and f"top-1 {val_top1:.4f}" in report
+    # a final fit on train + val: val cannot calibrate it, nor choose by it
+    final = compute_evaluation_metrics(test, training={"final_fit_on_val": True}, val_predictions=val)
+    assert "temperature" not in final and "expected_calibration_error_at_temperature" not in final
+    assert final["selection"]["trained_on_it"] and "selection_val_accuracy" not in evaluation_metrics_for_mlflow(final)
+    assert "(trained on it: a final fit)" in format_metrics_table(final)
+    assert final["accuracy"] == metrics["accuracy"]

@@ -1,6 +1,7 @@
 """Evaluation on one split (PrivateTest by default): predictions, metrics, plots.
 
-Nothing here selects anything: the model arrives already chosen on the val split.
+Nothing here selects anything: the model arrives already chosen on the val split. The val split
+(PublicTest) is predicted too, only to fit the temperature that calibrates the confidences.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from sklearn.metrics import (
 )
 
 from deepfer_kedro.core.data import split_rows
-from deepfer_kedro.core.evaluation import average_probabilities, calibration, calibration_at_temperature, tta_views
+from deepfer_kedro.core.evaluation import (
+    average_probabilities,
+    calibration,
+    calibration_at_temperature,
+    fit_temperature,
+    tta_views,
+)
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES, PROBABILITY_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -74,6 +81,11 @@ def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: np.nd
     return _prediction_table(image_index, rows, labels, probabilities)
 
 
+def on_val_split(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation settings (TTA, batch size, subset) with the split set to val (PublicTest)."""
+    return {**evaluation, "split": "val"}
+
+
 def probabilities_and_labels(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """A prediction table's probabilities (each row summing to 1 again after CSV rounding) and its
     true emotions as label numbers."""
@@ -84,15 +96,31 @@ def probabilities_and_labels(predictions: pd.DataFrame) -> tuple[np.ndarray, np.
 
 def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: dict[str, Any] | None = None,
                                training: dict[str, Any] | None = None,
-                               temperature: float | None = None) -> dict[str, Any]:
+                               temperature: float | None = None,
+                               val_predictions: pd.DataFrame | None = None) -> dict[str, Any]:
     """Loss, top-1 accuracy, macro and weighted F1, macro precision and recall, one-vs-rest AUC,
     per-class precision, recall and F1 (scikit-learn), and the calibration of the top-1 confidence
     (expected calibration error, mean confidence). With the data-quality report, also the
     accuracy on the evaluated images that have no exact duplicate, and on those that have no near
     duplicate, in the splits trained on: train, and val too after a final fit
     (``training.final_fit_on_val``). With a ``temperature`` (``fit_temperature`` on PublicTest), also
-    the calibration error of the probabilities scaled by it."""
+    the calibration error of the probabilities scaled by it; with ``val_predictions`` instead, the
+    temperature is fitted on them, unless the model was trained on that split too, and their top-1
+    and macro-F1 are kept under ``selection`` (what to choose models and ensembles by)."""
     probabilities, y_true = probabilities_and_labels(predictions)
+    trained_on_val = bool((training or {}).get("final_fit_on_val"))
+    selection = {}
+    if val_predictions is not None:
+        val_probabilities, val_true = probabilities_and_labels(val_predictions)
+        val_predicted = val_probabilities.argmax(axis=1)
+        selection = {"split": "val", "images": int(len(val_true)), "trained_on_it": trained_on_val,
+                     "accuracy": float(accuracy_score(val_true, val_predicted)),
+                     "macro_f1": float(f1_score(val_true, val_predicted, labels=list(range(NUM_CLASSES)),
+                                                average="macro", zero_division=0))}
+        if trained_on_val:
+            logger.info("No temperature: the model was trained on the val split too, so none is fitted on it")
+        elif temperature is None:
+            temperature = fit_temperature(val_probabilities, val_true)
     y_pred = probabilities.argmax(axis=1)
     labels = list(range(NUM_CLASSES))
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -117,6 +145,8 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
             for emotion, p, r, f, s in zip(EMOTIONS, precision, recall, f1, support, strict=True)
         },
     }
+    if selection:
+        metrics["selection"] = selection
     if data_quality_report is not None:
         split = metrics["split"]
         trained = ["train", "val"] if (training or {}).get("final_fit_on_val") else ["train"]
@@ -151,6 +181,10 @@ def evaluation_metrics_for_mlflow(evaluation_metrics: dict[str, Any]) -> dict[st
     for kind in ("train_duplicates", "train_near_duplicates"):
         if kind in evaluation_metrics:
             flat[f"{split}_accuracy_without_{kind}"] = evaluation_metrics[kind]["accuracy_without_them"]
+    selection = evaluation_metrics.get("selection")
+    if selection and not selection["trained_on_it"]:  # not "val_accuracy": training logs that name per epoch
+        flat["selection_val_accuracy"] = selection["accuracy"]
+        flat["selection_val_macro_f1"] = selection["macro_f1"]
     for emotion, scores in evaluation_metrics["per_class"].items():
         flat[f"{split}_recall_{emotion}"] = scores["recall"]
         flat[f"{split}_f1_{emotion}"] = scores["f1"]
@@ -172,6 +206,11 @@ def format_metrics_table(evaluation_metrics: dict[str, Any]) -> str:
           for e, s in m["per_class"].items()),
         "",
     ]
+    if "selection" in m:
+        v = m["selection"]
+        lines += [f"On the val split, which chooses models and fits the temperature ({v['images']} images): top-1 "
+                  f"{v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}"
+                  + (" (trained on it: a final fit)." if v["trained_on_it"] else "."), ""]
     if "train_duplicates" in m:
         d = m["train_duplicates"]
         where = " and ".join(d.get("trained_on", ["train"]))

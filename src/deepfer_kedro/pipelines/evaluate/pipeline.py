@@ -4,6 +4,7 @@ from .nodes import (
     compute_evaluation_metrics,
     evaluation_metrics_for_mlflow,
     format_metrics_table,
+    on_val_split,
     plot_confusion_matrix,
     plot_reliability_diagram,
     predict_emotions,
@@ -13,7 +14,9 @@ from .nodes import (
 
 def _report_nodes() -> list[Node]:
     return [
-        Node(compute_evaluation_metrics, ["test_predictions", "data_quality_report", "params:training"],
+        Node(compute_evaluation_metrics,
+             {"predictions": "test_predictions", "data_quality_report": "data_quality_report",
+              "training": "params:training", "val_predictions": "val_predictions"},
              "evaluation_metrics", name="compute_evaluation_metrics"),
         Node(evaluation_metrics_for_mlflow, "evaluation_metrics", "evaluation_metrics_mlflow",
              name="log_evaluation_metrics"),
@@ -26,10 +29,18 @@ def _report_nodes() -> list[Node]:
     ]
 
 
+def _val_settings_node() -> Node:
+    # PublicTest's predictions fit the temperature that the metrics report the calibration at
+    return Node(on_val_split, "params:evaluation", "val_evaluation", name="val_evaluation_settings")
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
         Node(predict_emotions, ["trained_model", "face_pixels", "image_index", "params:evaluation"],
              "test_predictions", name="predict_emotions"),
+        _val_settings_node(),
+        Node(predict_emotions, ["trained_model", "face_pixels", "image_index", "val_evaluation"],
+             "val_predictions", name="predict_emotions_on_val"),
         *_report_nodes(),
     ])
 
@@ -40,5 +51,9 @@ def create_ensemble_pipeline(**kwargs) -> Pipeline:
         Node(predict_emotions_ensemble,
              ["saved_models", "face_pixels", "image_index", "params:evaluation"],
              "test_predictions", name="predict_emotions_ensemble"),
+        _val_settings_node(),
+        Node(predict_emotions_ensemble,
+             ["saved_models", "face_pixels", "image_index", "val_evaluation"],
+             "val_predictions", name="predict_emotions_ensemble_on_val"),
         *_report_nodes(),
     ])
