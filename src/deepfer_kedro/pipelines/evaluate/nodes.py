@@ -27,6 +27,7 @@ from deepfer_kedro.core.evaluation import (
     calibration,
     calibration_at_temperature,
     fit_temperature,
+    scores,
     tta_views,
 )
 from deepfer_kedro.labels import EMOTIONS, NUM_CLASSES, PROBABILITY_COLUMNS
@@ -106,17 +107,14 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
     (``training.final_fit_on_val``). With a ``temperature`` (``fit_temperature`` on PublicTest), also
     the calibration error of the probabilities scaled by it; with ``val_predictions`` instead, the
     temperature is fitted on them, unless the model was trained on that split too, and their top-1
-    and macro-F1 are kept under ``selection`` (what to choose models and ensembles by)."""
+    macro-F1 and recall per emotion are kept under ``selection`` (what to choose models and ensembles by)."""
     probabilities, y_true = probabilities_and_labels(predictions)
     trained_on_val = bool((training or {}).get("final_fit_on_val"))
     selection = {}
     if val_predictions is not None:
         val_probabilities, val_true = probabilities_and_labels(val_predictions)
-        val_predicted = val_probabilities.argmax(axis=1)
         selection = {"split": "val", "images": int(len(val_true)), "trained_on_it": trained_on_val,
-                     "accuracy": float(accuracy_score(val_true, val_predicted)),
-                     "macro_f1": float(f1_score(val_true, val_predicted, labels=list(range(NUM_CLASSES)),
-                                                average="macro", zero_division=0))}
+                     **scores(val_probabilities, val_true)}
         if trained_on_val:
             logger.info("No temperature: the model was trained on the val split too, so none is fitted on it")
         elif temperature is None:
@@ -183,11 +181,11 @@ def evaluation_metrics_for_mlflow(evaluation_metrics: dict[str, Any]) -> dict[st
             flat[f"{split}_accuracy_without_{kind}"] = evaluation_metrics[kind]["accuracy_without_them"]
     selection = evaluation_metrics.get("selection")
     if selection and not selection["trained_on_it"]:  # not "val_accuracy": training logs that name per epoch
-        flat["selection_val_accuracy"] = selection["accuracy"]
+        flat["selection_val_accuracy"] = selection["top1"]
         flat["selection_val_macro_f1"] = selection["macro_f1"]
-    for emotion, scores in evaluation_metrics["per_class"].items():
-        flat[f"{split}_recall_{emotion}"] = scores["recall"]
-        flat[f"{split}_f1_{emotion}"] = scores["f1"]
+    for emotion, per_class in evaluation_metrics["per_class"].items():
+        flat[f"{split}_recall_{emotion}"] = per_class["recall"]
+        flat[f"{split}_f1_{emotion}"] = per_class["f1"]
     return {name: {"value": float(value), "step": 0} for name, value in flat.items()}
 
 
@@ -209,7 +207,7 @@ def format_metrics_table(evaluation_metrics: dict[str, Any]) -> str:
     if "selection" in m:
         v = m["selection"]
         lines += [f"On the val split, which chooses models and fits the temperature ({v['images']} images): top-1 "
-                  f"{v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}"
+                  f"{v['top1']:.4f}, macro-F1 {v['macro_f1']:.4f}"
                   + (" (trained on it: a final fit)." if v["trained_on_it"] else "."), ""]
     if "train_duplicates" in m:
         d = m["train_duplicates"]
