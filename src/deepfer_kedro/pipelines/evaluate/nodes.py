@@ -1,7 +1,8 @@
 """Evaluation on one split (PrivateTest by default): predictions, metrics, plots.
 
 Nothing here selects anything: the model arrives already chosen on the val split. The val split
-(PublicTest) is predicted too, only to fit the temperature that calibrates the confidences.
+(PublicTest) is predicted too, to fit the temperature that calibrates the confidences and to
+report the numbers that models and ensembles are chosen by.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
     duplicate, in the splits trained on: train, and val too after a final fit
     (``training.final_fit_on_val``). With a ``temperature`` (``fit_temperature`` on PublicTest), also
     the calibration error of the probabilities scaled by it; with ``val_predictions`` instead, the
-    temperature is fitted on them, unless the model was trained on that split too, and their top-1
+    temperature is fitted on them, unless the model was trained on that split too, and their top-1,
     macro-F1 and recall per emotion are kept under ``selection`` (what to choose models and ensembles by)."""
     probabilities, y_true = probabilities_and_labels(predictions)
     trained_on_val = bool((training or {}).get("final_fit_on_val"))
@@ -147,7 +148,7 @@ def compute_evaluation_metrics(predictions: pd.DataFrame, data_quality_report: d
         metrics["selection"] = selection
     if data_quality_report is not None:
         split = metrics["split"]
-        trained = ["train", "val"] if (training or {}).get("final_fit_on_val") else ["train"]
+        trained = ["train", "val"] if trained_on_val else ["train"]
         order = ["train", "val", "test"]  # the report's keys: leakage_train_test, leakage_val_test, ...
         split_pairs = ["_".join(sorted([t, split], key=order.index)) for t in trained if t != split]
         groups = [group for pair in split_pairs
