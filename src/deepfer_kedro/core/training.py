@@ -13,11 +13,11 @@ import math
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import h5py
 import keras
 import numpy as np
 import pandas as pd
@@ -354,37 +354,59 @@ def resume_folder(training: dict[str, Any], key_parts: dict[str, Any]) -> Path |
     return Path(training["resume_dir"]) / digest
 
 
-def _finished_epochs(folder: Path) -> pd.DataFrame | None:
-    """The history of the epochs an interrupted run finished and backed up, or None to start
-    afresh. A kill can land between two writes: rows past the backed-up epoch are dropped (they
-    are trained again), and a half-written best checkpoint is discarded."""
-    log, best, backup = folder / "history.csv", folder / "best.weights.h5", folder / "backup"
-    epochs = 0
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+def _loads_into(classifier: keras.Model, weights: Path) -> bool:
+    """Whether ``weights`` load whole into ``classifier`` (its optimizer too). A file cut short by a
+    kill may still open: reading it then fails with a RuntimeError or ValueError (CI saw this), or
+    Keras skips the missing optimizer state with only a warning."""
+    if not weights.is_file():
+        return False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            epochs = int(json.loads((backup / name).read_text())["epoch"])
+            classifier.load_weights(weights)
+        except (OSError, RuntimeError, ValueError, KeyError):
+            return False
+    return not any("Skipping variable loading" in str(w.message) for w in caught)
+
+
+def _finished_epochs(folder: Path, classifier: keras.Model) -> pd.DataFrame | None:
+    """The history of the epochs an interrupted run finished and backed up, or None to start
+    afresh. A kill can land between two writes or in the middle of one: the newest backed-up
+    state that loads whole into ``classifier`` is the one resumed from (Keras' BackupAndRestore
+    itself falls back to the previous one only for weights h5py cannot open), rows past its epoch
+    are dropped (they are trained again), and a best checkpoint that does not load is discarded."""
+    log, best, backup = folder / "history.csv", folder / "best.weights.h5", folder / "backup"
+    latest, metadata = backup / "latest.weights.h5", backup / "training_metadata.json"
+    if classifier.optimizer is not None and not classifier.optimizer.built:
+        classifier.optimizer.build(classifier.trainable_variables)  # as BackupAndRestore does before loading
+    variables = [*classifier.weights, *(classifier.optimizer.variables if classifier.optimizer else [])]
+    initial = [variable.numpy() for variable in variables]  # a failed load may have changed some
+    epochs = 0
+    previous = (backup / "latest.weights.h5.bkp", backup / "training_metadata.json.bkp")
+    for weights, state in ((latest, metadata), previous):
+        try:
+            epochs = int(json.loads(state.read_text())["epoch"])
         except (OSError, ValueError, KeyError):
             continue
-        if name.endswith(".bkp"):
-            # killed while writing the newest state: go back to the previous pair, which Keras
-            # itself only does for unreadable weights, not for a half-written metadata file
+        if weights != latest:  # the newest pair is unusable: the previous one takes its place
             logger.warning("The newest training state in %s was being written when training stopped; "
                            "resuming from the one before", backup)
-            shutil.copy(backup / "latest.weights.h5.bkp", backup / "latest.weights.h5")
-            shutil.copy(backup / name, backup / "training_metadata.json")
-        break
+            shutil.copy(weights, latest)  # Keras loads only files named *.weights.h5
+            shutil.copy(state, metadata)
+        if _loads_into(classifier, latest):
+            break
+        epochs = 0
     if not epochs or not log.is_file():
+        for variable, value in zip(variables, initial, strict=True):
+            variable.assign(value)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         return None
     history = pd.read_csv(log).iloc[:epochs]
     history.to_csv(log, index=False)
-    if best.is_file():
-        try:
-            h5py.File(best, "r").close()
-        except OSError:
-            logger.warning("Discarding %s: it was being written when training stopped", best)
-            best.unlink()
+    if best.is_file() and not _loads_into(classifier, best):
+        logger.warning("Discarding %s: it was being written when training stopped", best)
+        best.unlink()
     return history
 
 
@@ -407,7 +429,7 @@ def fit_with_checkpoint(classifier: keras.Model, train_batches: FaceBatches, val
         folder = resume or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         best, log = folder / "best.weights.h5", folder / "history.csv"
-        done = _finished_epochs(folder) if resume else None
+        done = _finished_epochs(folder, classifier) if resume else None
         if done is not None:
             logger.info("Resuming an interrupted training from %s after epoch %d", folder, len(done))
         callbacks: list[keras.callbacks.Callback] = [EpochOrder(train_batches), EpochLog(epochs)]
