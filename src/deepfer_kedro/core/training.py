@@ -369,23 +369,19 @@ def _loads_into(classifier: keras.Model, weights: Path) -> bool:
     return not any("Skipping variable loading" in str(w.message) for w in caught)
 
 
-def _finished_epochs(folder: Path, classifier: keras.Model) -> pd.DataFrame | None:
-    """The history of the epochs an interrupted run finished and backed up, or None to start
-    afresh. A kill can land between two writes or in the middle of one: the newest backed-up
-    state that loads whole into ``classifier`` is the one resumed from (Keras' BackupAndRestore
-    itself falls back to the previous one only for weights h5py cannot open), rows past its epoch
-    are dropped (they are trained again), and a best checkpoint that does not load is discarded."""
-    log, best, backup = folder / "history.csv", folder / "best.weights.h5", folder / "backup"
+def _restored_epoch(backup: Path, classifier: keras.Model) -> int:
+    """The epoch of the newest state in ``backup`` that loads whole into ``classifier``, made the one
+    Keras' BackupAndRestore loads (it itself falls back to the previous one only for weights h5py
+    cannot open); 0, with ``classifier`` as it was, when none does."""
     latest, metadata = backup / "latest.weights.h5", backup / "training_metadata.json"
     if classifier.optimizer is not None and not classifier.optimizer.built:
         classifier.optimizer.build(classifier.trainable_variables)  # as BackupAndRestore does before loading
     variables = [*classifier.weights, *(classifier.optimizer.variables if classifier.optimizer else [])]
     initial = [variable.numpy() for variable in variables]  # a failed load may have changed some
-    epochs = 0
     previous = (backup / "latest.weights.h5.bkp", backup / "training_metadata.json.bkp")
     for weights, state in ((latest, metadata), previous):
         try:
-            epochs = int(json.loads(state.read_text())["epoch"])
+            epoch = int(json.loads(state.read_text())["epoch"])
         except (OSError, ValueError, KeyError):
             continue
         if weights != latest:  # the newest pair is unusable: the previous one takes its place
@@ -394,11 +390,21 @@ def _finished_epochs(folder: Path, classifier: keras.Model) -> pd.DataFrame | No
             shutil.copy(weights, latest)  # Keras loads only files named *.weights.h5
             shutil.copy(state, metadata)
         if _loads_into(classifier, latest):
-            break
-        epochs = 0
-    if not epochs or not log.is_file():
-        for variable, value in zip(variables, initial, strict=True):
-            variable.assign(value)
+            return epoch
+    for variable, value in zip(variables, initial, strict=True):
+        variable.assign(value)
+    return 0
+
+
+def _finished_epochs(folder: Path, classifier: keras.Model) -> pd.DataFrame | None:
+    """The history of the epochs an interrupted run finished and backed up, or None to start
+    afresh. A kill can land between two writes or in the middle of one: the newest backed-up
+    state that loads whole into ``classifier`` is the one resumed from, rows past its epoch are
+    dropped (they are trained again), and a best checkpoint that does not load is discarded."""
+    log, best, backup = folder / "history.csv", folder / "best.weights.h5", folder / "backup"
+    # no backup folder: the usual first run, with no model state to check
+    epochs = _restored_epoch(backup, classifier) if backup.is_dir() and log.is_file() else 0
+    if not epochs:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         return None
