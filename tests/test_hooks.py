@@ -8,10 +8,13 @@ import sys
 
 import numpy as np
 import pytest
-from kedro.io import DatasetError
+from kedro.io import DataCatalog, DatasetError, Version
+from kedro.pipeline import Pipeline, node
+from kedro_datasets.pandas import CSVDataset
+from kedro_datasets.partitions import PartitionedDataset
 
 from deepfer_kedro.fer2013 import FER2013Error
-from deepfer_kedro.hooks import ExpectedErrorHook, StartupChecksHook, create_experiment
+from deepfer_kedro.hooks import ExpectedErrorHook, StartupChecksHook, create_experiment, missing_inputs
 from tests.conftest import PROJECT_ROOT
 
 
@@ -29,8 +32,28 @@ def test_an_expected_error_ends_the_run_with_its_sentence():
             raise DatasetError("Failed while loading data from dataset fer2013_faces") from err
     except DatasetError as wrapped:
         with pytest.raises(SystemExit, match=r"^kedro run stopped: data/01_raw/fer2013.csv row 1"):
-            ExpectedErrorHook().on_pipeline_error(wrapped)
-    assert ExpectedErrorHook().on_pipeline_error(ValueError("a bug")) is None  # bugs keep their traceback
+            ExpectedErrorHook().on_pipeline_error(wrapped, Pipeline([]), DataCatalog())
+    # bugs keep their traceback
+    assert ExpectedErrorHook().on_pipeline_error(ValueError("a bug"), Pipeline([]), DataCatalog()) is None
+
+
+def test_inputs_with_nothing_saved_are_named_only_when_loading_one_of_them_failed(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "saved.csv").write_text("a\n1\n")
+    catalog = DataCatalog({
+        "report": CSVDataset(filepath=str(tmp_path / "report.csv"), version=Version(None, None)),
+        "photos": PartitionedDataset(path=str(tmp_path / "photos"), dataset="pandas.CSVDataset"),
+        "saved": CSVDataset(filepath=str(tmp_path / "saved.csv")),
+    })
+    pipeline = Pipeline([node(lambda *a: None, ["report", "photos", "saved", "params:x"], None)])
+    for name in ("report", "photos"):
+        with pytest.raises(DatasetError) as failed:
+            catalog.load(name)
+        assert missing_inputs(failed.value, pipeline, catalog) == ["photos", "report"]
+    # another failure keeps its own message, even while inputs are missing
+    assert missing_inputs(DatasetError("saved: Failed while loading data"), pipeline, catalog) == []
+    assert missing_inputs(ValueError("report: a bug"), pipeline, catalog) == []
+    assert missing_inputs(DatasetError("report: nope"), Pipeline([]), catalog) == []
 
 
 def test_server_check_passes_the_embedded_store_and_names_an_unreachable_server(monkeypatch):

@@ -216,6 +216,25 @@ def test_a_failed_run_names_the_problem_and_keeps_saved_results(project):
     assert versions(project, "data/03_primary/image_index.csv") == before
 
 
+def test_a_pipeline_run_before_its_inputs_exist_says_what_to_do(tmp_path, real_zip):
+    fresh = project_copy(tmp_path / "fresh", real_zip)
+    done = kedro(fresh, "run", "--pipelines", "evaluate")
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0
+    assert ("kedro run stopped: nothing has been saved yet for data_quality_report, face_pixels, image_index, "
+            "trained_model, which this run reads. Run `kedro run` first") in output
+    assert "`deepfer evaluate --model default` scores the shipped model" in output
+    assert "Traceback" not in output
+
+    done = kedro(fresh, "run", "--pipelines", "inference")
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0
+    # the trained model is not missing: the shipped one stands in for it
+    assert (f"kedro run stopped: nothing found in {fresh / 'data' / '05_model_input' / 'inference'} "
+            "(inference_images, inference_videos): put the files this run reads there.") in output
+    assert "Traceback" not in output
+
+
 def test_the_run_logs_a_served_model_that_predicts(project, astronaut_rgb):
     import base64
     import io

@@ -346,9 +346,51 @@ class ExpectedErrorHook:
     after kedro-mlflow has marked the MLflow run failed; saved versions are untouched."""
 
     @hook_impl
-    def on_pipeline_error(self, error: Exception) -> None:
+    def on_pipeline_error(self, error: Exception, pipeline, catalog) -> None:
         cause: BaseException | None = error
         while cause is not None and not isinstance(cause, EXPECTED_ERRORS):
             cause = cause.__cause__ or (cause.__context__ if isinstance(cause, DatasetError) else None)
         if cause is not None:
             raise SystemExit(f"kedro run stopped: {cause}") from None
+        missing = missing_inputs(error, pipeline, catalog)
+        if missing:
+            raise SystemExit(f"kedro run stopped: {missing_inputs_sentence(missing, catalog)}") from None
+
+
+def missing_inputs(error: Exception, pipeline, catalog) -> list[str]:
+    """The pipeline's inputs with nothing saved or put there yet, if the run failed loading one of
+    them (Kedro's catalog names the dataset first: "trained_model: Did not find any versions ...")."""
+    failed = str(error).split(":", 1)[0] if isinstance(error, DatasetError) else None
+    inputs = sorted(name for name in pipeline.inputs() if not name.startswith("param"))
+    if failed not in inputs:
+        return []
+
+    def present(name: str) -> bool:
+        try:
+            return catalog.exists(name)
+        except DatasetError:
+            return True  # cannot tell: not reported as missing
+    missing = [name for name in inputs if not present(name)]
+    return missing if failed in missing else []
+
+
+def missing_inputs_sentence(missing: list[str], catalog) -> str:
+    """What to run for the inputs the project's pipelines make, where to put the ones a user gives."""
+    from kedro.framework.project import pipelines
+
+    made = [name for name in missing if name in pipelines["__default__"].all_outputs()]
+    given = [name for name in missing if name not in made]
+    sentences = []
+    if made:
+        shipped = (" (`deepfer evaluate --model default` scores the shipped model without training)"
+                   if {"trained_model", "saved_models"} & set(made) else "")
+        sentences.append(
+            f"nothing has been saved yet for {', '.join(made)}, which this run reads. Run `kedro run` "
+            f"first (the whole recipe, or `kedro run --env quick` on a CPU): it saves them{shipped}.")
+    folders: dict[str, list[str]] = {}
+    for name in given:
+        where = catalog.get(name)._describe()
+        folders.setdefault(str(where.get("path") or where.get("filepath")), []).append(name)
+    sentences += [f"nothing found in {folder} ({', '.join(names)}): put the files this run reads there."
+                  for folder, names in folders.items()]
+    return " Also ".join(sentences)
