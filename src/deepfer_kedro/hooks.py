@@ -342,7 +342,8 @@ EXPECTED_ERRORS = (FER2013Error, WeightsUnavailableError)
 
 class ExpectedErrorHook:
     """Ends a run that failed for an expected reason (missing or malformed data, unavailable
-    weights) with the one sentence that says what to do, instead of a page of traceback. Runs
+    weights, an input nothing has saved yet) with the one sentence that says what to do, instead of
+    a page of traceback. Runs
     after kedro-mlflow has marked the MLflow run failed; saved versions are untouched."""
 
     @hook_impl
@@ -378,7 +379,8 @@ def missing_inputs_sentence(missing: list[str], catalog) -> str:
     """What to run for the inputs the project's pipelines make, where to put the ones a user gives."""
     from kedro.framework.project import pipelines
 
-    made = [name for name in missing if name in pipelines["__default__"].all_outputs()]
+    default = pipelines.get("__default__")
+    made = [name for name in missing if default is None or name in default.all_outputs()]
     given = [name for name in missing if name not in made]
     sentences = []
     if made:
