@@ -37,7 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from deepfer_kedro.core.config import load_parameters, merge, parse_overrides  # noqa: E402
+from deepfer_kedro.core.config import load_parameters, merge, parse_overrides, unknown_overrides  # noqa: E402
 from deepfer_kedro.core.ensemble import accuracy, select_ensemble, weighted_average  # noqa: E402
 from deepfer_kedro.labels import EMOTIONS  # noqa: E402
 
@@ -417,6 +417,10 @@ def main() -> None:
     runs = yaml.safe_load(Path(args.configs).read_text())["runs"]
     if args.only:
         runs = [r for r in runs if run_name(r) in args.only.split(",")]
+    misspelt = {run_name(r): unknown for r in runs
+                if (unknown := unknown_overrides(parse_overrides(r.get("params")), load_parameters(r["env"])))}
+    if misspelt:  # Kedro would ignore them, and the run would measure the recipe without them
+        sys.exit(f"No such parameters: {misspelt} (conf/base and each run's env)")
     teachers = {run_name(r): parse_overrides(r.get("params")).get("training", {}).get("teacher_predictions")
                 for r in runs}
     missing = {name: path for name, path in teachers.items() if path and not Path(path).exists()}

@@ -132,13 +132,24 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
     assert caught.returncode != 0 and "differ from the call's" in caught.stderr, caught.stderr[-2000:]
 
 
+def test_a_misspelt_parameter_stops_the_search_before_any_run(tmp_path):
+    plan = tmp_path / "plan.yml"
+    plan.write_text('runs:\n  - {recipe: typo, env: quick, params: "training.epoch=3,seed=1"}\n')
+    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "gpu_search.py"), "--configs", str(plan),
+                           "--data", str(tmp_path / "none"), "--out", str(tmp_path / "out"),
+                           "--workdir", str(tmp_path / "work"), "--budget-s", "60"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "No such parameters: {'typo-s1': ['training.epoch']}" in done.stderr, done.stderr
+    assert not any((tmp_path / "work").iterdir())
+
+
 def test_every_run_of_the_shipped_search_plan_builds_with_its_parameters():
     """A typo in benchmarks/search.yml would cost a GPU call: each run's parameters load, its
     network builds, a final fit's schedule watches nothing on PublicTest, and a distilled run's
     teacher is a committed file that docs/benchmarks.md says how to make."""
     import yaml
 
-    from deepfer_kedro.core.config import load_parameters
+    from deepfer_kedro.core.config import load_parameters, parse_overrides, unknown_overrides
     from deepfer_kedro.core.training import check_final_fit
     from deepfer_kedro.models import build_model
 
@@ -148,6 +159,7 @@ def test_every_run_of_the_shipped_search_plan_builds_with_its_parameters():
     names = [f"{r['recipe']}-s{load_parameters(r['env'], r['params'])['seed']}" for r in runs]
     assert len(set(names)) == len(names)
     for run in runs:
+        assert unknown_overrides(parse_overrides(run["params"]), load_parameters(run["env"])) == [], run
         params = load_parameters(run["env"], run["params"])
         assert build_model(params["model"]).output_shape == (None, 7), run
         if params["training"].get("final_fit_on_val"):

@@ -235,6 +235,17 @@ def test_a_pipeline_run_before_its_inputs_exist_says_what_to_do(tmp_path, real_z
     assert "Traceback" not in output
 
 
+def test_a_misspelt_params_key_stops_the_run_before_it_starts(tmp_path, real_zip):
+    fresh = project_copy(tmp_path / "fresh", real_zip)
+    done = kedro(fresh, "run", "--env", "quick", "--params", "training.epoch=1,seed=3")
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0
+    assert ("kedro run stopped: --params training.epoch (did you mean training.epochs?): no such parameter "
+            "in conf/base or conf/quick") in output
+    assert "Traceback" not in output and "Running node" not in output
+    assert not (fresh / "data" / "03_primary").exists()  # nothing ran, nothing saved
+
+
 def test_the_run_logs_a_served_model_that_predicts(project, astronaut_rgb):
     import base64
     import io
@@ -289,7 +300,7 @@ def test_ensemble_pipeline_of_one_saved_model_matches_its_evaluation(project):
                         / versions(project, "data/08_reporting/evaluation_metrics.json")[0]
                         / "evaluation_metrics.json").read_text())
     done = kedro(project, "run", "--env", "quick", "--pipeline", "evaluate_ensemble",
-                 "--params", f"evaluation.ensemble=[{model_id}]")
+                 "--params", f"evaluation.ensemble={model_id} {model_id}")  # two members, as users write them
     assert done.returncode == 0, done.stderr[-4000:]
     ensemble = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
     assert ensemble["accuracy"] == pytest.approx(first["accuracy"])

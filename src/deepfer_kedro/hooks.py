@@ -3,6 +3,7 @@ artifacts it produced, and one clear sentence for an expected failure."""
 
 import logging
 import os
+import re
 import socket
 import subprocess
 import time
@@ -19,10 +20,18 @@ from kedro.io import DatasetError, Version
 from kedro.io.core import generate_timestamp
 from mlflow.exceptions import MlflowException
 
+from deepfer_kedro.core.config import (
+    load_parameters,
+    merge,
+    parse_overrides,
+    unknown_overrides,
+    unknown_overrides_sentence,
+)
 from deepfer_kedro.core.errors import WeightsUnavailableError
 from deepfer_kedro.fer2013 import FER2013Error
 
 logger = logging.getLogger(__name__)
+RUNTIME_PARAMS_NAME = re.compile(r"\$\{runtime_params:\s*([^,}\s]+)")
 
 
 def _git_commit() -> str:
@@ -38,14 +47,34 @@ def _git_commit() -> str:
 
 class StartupChecksHook:
     """Before kedro-mlflow starts: work from the project root (the catalog's paths and the embedded
-    store are relative to it), and check that a tracking server answers within seconds
-    (unchecked, MLflow retries an unreachable one for about four minutes)."""
+    store are relative to it), check that a tracking server answers within seconds
+    (unchecked, MLflow retries an unreachable one for about four minutes), and that every
+    `--params` key names a parameter (Kedro adds a misspelt one unread)."""
 
     def __init__(self, timeout_s: float = 5.0) -> None:
         self.timeout_s = timeout_s
+        self.conf_dir: Path | None = None
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        overrides = run_params.get("runtime_params") or {}
+        if not overrides or self.conf_dir is None:
+            return
+        env = run_params.get("env") or "local"
+        env = env if (self.conf_dir / env).is_dir() else "base"
+        params = load_parameters(env, conf_dir=self.conf_dir)
+        # names the catalog reads with ${runtime_params:NAME} (face_storage) are not parameters
+        for path in self.conf_dir.rglob("*.yml"):
+            for name in RUNTIME_PARAMS_NAME.findall(path.read_text()):
+                params = merge(params, parse_overrides({name: None}))
+        unknown = unknown_overrides(overrides, params)
+        if unknown:
+            raise SystemExit(f"kedro run stopped: {unknown_overrides_sentence(unknown, params, env)}")
 
     @hook_impl
     def after_context_created(self, context) -> None:
+        if context is not None:
+            self.conf_dir = Path(context.project_path) / "conf"
         if context is not None and Path.cwd().resolve() != Path(context.project_path).resolve():
             # the decoded-data cache and the embedded MLflow store are relative paths: resolve them
             # from the project root, not from src/ or notebooks/, so nothing lands in a second copy

@@ -3,7 +3,12 @@
 import pytest
 from kedro.config import OmegaConfigLoader
 
-from deepfer_kedro.core.config import load_parameters, parse_overrides
+from deepfer_kedro.core.config import (
+    load_parameters,
+    parse_overrides,
+    unknown_overrides,
+    unknown_overrides_sentence,
+)
 from tests.conftest import PROJECT_ROOT
 
 
@@ -23,7 +28,25 @@ def test_overrides_in_kedros_params_syntax():
     params = load_parameters("sota", "training.epochs=140,model.base_filters=96")
     assert params["training"]["epochs"] == 140 and params["training"]["optimizer"] == "sgd"
     assert params["model"]["base_filters"] == 96 and params["model"]["stages"] == 4
+    # values read exactly as `kedro run --params` reads them
+    from kedro.framework.cli.utils import _split_params
+    text = "training.learning_rate=1e-4,a=3E+2,b=.5,c=yes,d=null,e=None,f=2026-01-01,g=,h=a b,i=1_000,j=-1.5e-3"
+    assert parse_overrides(text) == _split_params(None, None, text)
+    assert parse_overrides(text)["training"]["learning_rate"] == 0.0001
     with pytest.raises(ValueError, match="not KEY=VALUE"):
         parse_overrides("training.epochs")
     with pytest.raises(ValueError, match="No Kedro environment 'nope'"):
         load_parameters("nope")
+
+
+def test_a_misspelt_override_is_named_with_the_parameter_it_is_close_to():
+    params = load_parameters("quick")
+    assert unknown_overrides(parse_overrides("training.epochs=2,seed=1,evaluation.tta.flip=false,"
+                                             "model.weights=w.h5,training.teacher_predictions=t.csv"), params) == []
+    assert params["model"]["weights"] is None and params["training"]["teacher_predictions"] is None
+    assert unknown_overrides({"model": {"weights": {"path": "w.h5"}}}, params) == []  # below a null
+    unknown = unknown_overrides(parse_overrides("training.epoch=2,seeds=1,evaluation.tta.flp=false,zzz=1"), params)
+    assert unknown == ["training.epoch", "seeds", "evaluation.tta.flp", "zzz"]
+    sentence = unknown_overrides_sentence(unknown, params, "quick")
+    assert sentence.startswith("--params training.epoch (did you mean training.epochs?), seeds (did you mean seed?), "
+                               "evaluation.tta.flp (did you mean evaluation.tta.flip?), zzz: no such parameter")

@@ -4,12 +4,16 @@ then ``--params``-style overrides, exactly as ``kedro run --env <env> --params <
 
 from __future__ import annotations
 
+import datetime
+import difflib
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # YAML 1.1 wants a dot, OmegaConf does not
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +35,7 @@ def parse_overrides(overrides: str | dict[str, Any] | None) -> dict[str, Any]:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise ValueError(f"Parameter override {item!r} is not KEY=VALUE")
-            pairs[key.strip()] = yaml.safe_load(value.strip()) if value.strip() else None
+            pairs[key.strip()] = _value(value.strip())
         overrides = pairs
     nested: dict[str, Any] = {}
     for dotted, value in overrides.items():
@@ -41,6 +45,15 @@ def parse_overrides(overrides: str | dict[str, Any] | None) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[leaf] = value
     return nested
+
+
+def _value(text: str) -> Any:
+    """A ``--params`` value read as Kedro reads it (YAML as OmegaConf reads it: ``1e-4`` is a
+    number, ``2026-01-01`` stays text)."""
+    value = yaml.safe_load(text) if text else None
+    if isinstance(value, str) and EXPONENT_FLOAT.match(value):
+        return float(value)
+    return text if isinstance(value, datetime.date) else value
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -69,3 +82,36 @@ def load_parameters(env: str = "base", overrides: str | dict[str, Any] | None = 
         for path in sorted((conf_dir / folder).glob("parameters*.yml")):
             params = merge(params, yaml.safe_load(path.read_text()) or {})
     return merge(params, parse_overrides(overrides))
+
+
+def unknown_overrides(overrides: dict[str, Any], params: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys of ``overrides`` that name no parameter in ``params``: Kedro would add them
+    unread, so a misspelt ``--params training.epoch=5`` would train for the configured epochs. Keys
+    below a parameter that is not a mapping, or is an empty one, count as known."""
+    unknown = []
+    for key, value in overrides.items():
+        if key not in params:
+            unknown.append(f"{prefix}{key}")
+        elif isinstance(value, dict) and isinstance(params[key], dict) and params[key]:
+            unknown += unknown_overrides(value, params[key], f"{prefix}{key}.")
+    return unknown
+
+
+def dotted_keys(params: dict[str, Any], prefix: str = "") -> list[str]:
+    """Every parameter's dotted name (``training.epochs``), mappings included."""
+    keys = []
+    for key, value in params.items():
+        keys.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys += dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def unknown_overrides_sentence(unknown: list[str], params: dict[str, Any], env: str) -> str:
+    known = dotted_keys(params)
+    names = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        names.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    return (f"--params {', '.join(names)}: no such parameter in conf/base or conf/{env}, so it would be "
+            "ignored. The parameters are in conf/base/parameters*.yml (README: the recipe).")

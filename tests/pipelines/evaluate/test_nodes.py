@@ -106,6 +106,12 @@ def test_tta_and_ensemble_average_probabilities():
     np.testing.assert_allclose(only_a[PROBABILITY_COLUMNS].to_numpy(), first.predict(x, verbose=0), rtol=1e-5)
     with pytest.raises(ValueError, match="'c'"):
         predict_emotions_ensemble({"a": first}, faces, index, {**EVALUATION, "ensemble": ["c"]})
+    # names in one string, as `kedro run --params "evaluation.ensemble=a b"` passes them
+    named = predict_emotions_ensemble({"a": first, "b": second, "c": _tiny_model(2)}, faces, index,
+                                      {**flip, "ensemble": " a  b "})
+    np.testing.assert_allclose(named[PROBABILITY_COLUMNS].to_numpy(), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"\['ab'\]"):
+        predict_emotions_ensemble({"a": first}, faces, index, {**EVALUATION, "ensemble": "ab"})
 
 
 def test_confusion_matrix_counts_and_normalised():

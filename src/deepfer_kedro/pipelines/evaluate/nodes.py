@@ -62,9 +62,12 @@ def predict_emotions_ensemble(trained_models: dict[str, Any], face_pixels: np.nd
     """Like ``predict_emotions`` with the probabilities averaged over several models.
 
     ``trained_models`` maps names to models or to functions that load one (a Kedro
-    ``PartitionedDataset``); ``evaluation['ensemble']`` may list the names to use, otherwise
+    ``PartitionedDataset``); ``evaluation['ensemble']`` may list the names to use (a list, or one
+    string of names separated by spaces: Kedro's ``--params`` splits a list's commas), otherwise
     all are used."""
     wanted = evaluation.get("ensemble") or sorted(trained_models)
+    if isinstance(wanted, str):
+        wanted = wanted.split()
     unknown = sorted(set(wanted) - set(trained_models))
     if unknown:
         raise ValueError(f"Models {unknown} are not among the saved ones: {sorted(trained_models)}")
