@@ -32,9 +32,9 @@ def test_an_expected_error_ends_the_run_with_its_sentence():
             raise DatasetError("Failed while loading data from dataset fer2013_faces") from err
     except DatasetError as wrapped:
         with pytest.raises(SystemExit, match=r"^kedro run stopped: data/01_raw/fer2013.csv row 1"):
-            ExpectedErrorHook().on_pipeline_error(wrapped, Pipeline([]), DataCatalog())
+            ExpectedErrorHook().on_pipeline_error(wrapped, {}, Pipeline([]), DataCatalog())
     # bugs keep their traceback
-    assert ExpectedErrorHook().on_pipeline_error(ValueError("a bug"), Pipeline([]), DataCatalog()) is None
+    assert ExpectedErrorHook().on_pipeline_error(ValueError("a bug"), {}, Pipeline([]), DataCatalog()) is None
 
 
 def test_inputs_with_nothing_saved_are_named_only_when_loading_one_of_them_failed(tmp_path):

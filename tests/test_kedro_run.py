@@ -197,6 +197,12 @@ def test_evaluate_pipeline_reevaluates_a_chosen_model_version(project):
     again = json.loads(latest(project, "data/08_reporting/evaluation_metrics.json").read_text())
     assert again["accuracy"] == pytest.approx(first["accuracy"])
     assert again["macro_f1"] == pytest.approx(first["macro_f1"])
+    wrong = kedro(project, "run", "--env", "quick", "--pipeline", "evaluate",
+                  "--load-versions", "trained_model:2020-01-01T00.00.00.000Z")
+    output = " ".join((wrong.stdout + wrong.stderr).split())
+    assert wrong.returncode != 0 and "Traceback" not in output
+    assert ("kedro run stopped: --load-versions trained_model:2020-01-01T00.00.00.000Z: no such version in "
+            f"{project / 'data/06_models/trained_model.keras'} (saved: {model_version}") in output
 
 
 def test_a_failed_run_names_the_problem_and_keeps_saved_results(project):

@@ -376,13 +376,17 @@ class ExpectedErrorHook:
     after kedro-mlflow has marked the MLflow run failed; saved versions are untouched."""
 
     @hook_impl
-    def on_pipeline_error(self, error: Exception, pipeline, catalog) -> None:
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline, catalog) -> None:
         cause: BaseException | None = error
         while cause is not None and not isinstance(cause, EXPECTED_ERRORS):
             cause = cause.__cause__ or (cause.__context__ if isinstance(cause, DatasetError) else None)
         if cause is not None:
             raise SystemExit(f"kedro run stopped: {cause}") from None
         missing = missing_inputs(error, pipeline, catalog)
+        asked = {name: version for name, version in (run_params.get("load_versions") or {}).items()
+                 if name in missing}
+        if asked:
+            raise SystemExit(f"kedro run stopped: {missing_versions_sentence(asked, catalog)}") from None
         if missing:
             raise SystemExit(f"kedro run stopped: {missing_inputs_sentence(missing, catalog)}") from None
 
@@ -402,6 +406,17 @@ def missing_inputs(error: Exception, pipeline, catalog) -> list[str]:
             return True  # cannot tell: not reported as missing
     missing = [name for name in inputs if not present(name)]
     return missing if failed in missing else []
+
+
+def missing_versions_sentence(asked: dict[str, str], catalog) -> str:
+    """For `--load-versions NAME:VERSION` where no such version was saved: the ones that were."""
+    sentences = []
+    for name, version in asked.items():
+        folder = Path(str(catalog.get(name)._describe()["filepath"]))
+        saved = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        sentences.append(f"--load-versions {name}:{version}: no such version in {folder} "
+                         f"(saved: {', '.join(saved) if saved else 'none yet'}).")
+    return " ".join(sentences)
 
 
 def missing_inputs_sentence(missing: list[str], catalog) -> str:
