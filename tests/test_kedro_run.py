@@ -241,7 +241,7 @@ def test_a_pipeline_run_before_its_inputs_exist_says_what_to_do(tmp_path, real_z
     assert "Traceback" not in output
 
 
-def test_a_misspelt_params_key_stops_the_run_before_it_starts(tmp_path, real_zip):
+def test_a_misspelt_params_key_or_env_stops_the_run_before_it_starts(tmp_path, real_zip):
     fresh = project_copy(tmp_path / "fresh", real_zip)
     done = kedro(fresh, "run", "--env", "quick", "--params", "training.epoch=1,seed=3")
     output = " ".join((done.stdout + done.stderr).split())
@@ -250,6 +250,10 @@ def test_a_misspelt_params_key_stops_the_run_before_it_starts(tmp_path, real_zip
             "in conf/base or conf/quick") in output
     assert "Traceback" not in output and "Running node" not in output
     assert not (fresh / "data" / "03_primary").exists()  # nothing ran, nothing saved
+    done = kedro(fresh, "run", "--env", "qiuck")
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0 and "Traceback" not in output
+    assert f"--env qiuck: no such Kedro environment in {fresh / 'conf'} (there are base, local, quick, sota)" in output
 
 
 def test_the_run_logs_a_served_model_that_predicts(project, astronaut_rgb):

@@ -74,7 +74,12 @@ class StartupChecksHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         if context is not None:
-            self.conf_dir = Path(context.project_path) / "conf"
+            conf_source = getattr(context.config_loader, "conf_source", None)
+            self.conf_dir = Path(conf_source) if conf_source else Path(context.project_path) / "conf"
+            if context.env and not (self.conf_dir / context.env).is_dir():
+                known = sorted(p.name for p in self.conf_dir.iterdir() if p.is_dir())
+                raise SystemExit(f"--env {context.env}: no such Kedro environment in {self.conf_dir} "
+                                 f"(there are {', '.join(known)})")
         if context is not None and Path.cwd().resolve() != Path(context.project_path).resolve():
             # the decoded-data cache and the embedded MLflow store are relative paths: resolve them
             # from the project root, not from src/ or notebooks/, so nothing lands in a second copy
