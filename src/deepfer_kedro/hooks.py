@@ -376,9 +376,9 @@ EXPECTED_ERRORS = (FER2013Error, WeightsUnavailableError)
 
 class ExpectedErrorHook:
     """Ends a run that failed for an expected reason (missing or malformed data, unavailable
-    weights, an input nothing has saved yet) with the one sentence that says what to do, instead of
-    a page of traceback. Runs
-    after kedro-mlflow has marked the MLflow run failed; saved versions are untouched."""
+    weights, an input nothing has saved yet) with the one sentence that says what to do, instead
+    of a page of traceback. Runs after kedro-mlflow has marked the MLflow run failed; saved
+    versions are untouched."""
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline, catalog) -> None:
