@@ -37,7 +37,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from deepfer_kedro.core.config import load_parameters, merge, parse_overrides, unknown_overrides  # noqa: E402
+from deepfer_kedro.core.config import (  # noqa: E402
+    load_parameters,
+    merge,
+    mistyped_overrides,
+    parameter_kinds,
+    parse_overrides,
+    unknown_overrides,
+)
 from deepfer_kedro.core.ensemble import accuracy, select_ensemble, weighted_average  # noqa: E402
 from deepfer_kedro.labels import EMOTIONS  # noqa: E402
 
@@ -421,6 +428,11 @@ def main() -> None:
                 if (unknown := unknown_overrides(parse_overrides(r.get("params")), load_parameters(r["env"])))}
     if misspelt:  # Kedro would ignore them, and the run would measure the recipe without them
         sys.exit(f"No such parameters: {misspelt} (conf/base and each run's env)")
+    kinds = parameter_kinds()
+    mistyped = {run_name(r): wrong for r in runs
+                if (wrong := mistyped_overrides(parse_overrides(r.get("params")), kinds))}
+    if mistyped:  # each would fail after its data is loaded, or misread the value
+        sys.exit(f"Values of the wrong kind: {mistyped}")
     teachers = {run_name(r): parse_overrides(r.get("params")).get("training", {}).get("teacher_predictions")
                 for r in runs}
     missing = {name: path for name, path in teachers.items() if path and not Path(path).exists()}

@@ -132,14 +132,19 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
     assert caught.returncode != 0 and "differ from the call's" in caught.stderr, caught.stderr[-2000:]
 
 
-def test_a_misspelt_parameter_stops_the_search_before_any_run(tmp_path):
+@pytest.mark.parametrize(("params", "said"), [
+    ("training.epoch=3,seed=1", "No such parameters: {'typo-s1': ['training.epoch']}"),
+    ("training.epochs=3x,seed=1",
+     "Values of the wrong kind: {'typo-s1': ['training.epochs=3x (takes a number, not text)']}"),
+])
+def test_a_misspelt_parameter_or_value_stops_the_search_before_any_run(tmp_path, params, said):
     plan = tmp_path / "plan.yml"
-    plan.write_text('runs:\n  - {recipe: typo, env: quick, params: "training.epoch=3,seed=1"}\n')
+    plan.write_text(f'runs:\n  - {{recipe: typo, env: quick, params: "{params}"}}\n')
     done = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "gpu_search.py"), "--configs", str(plan),
                            "--data", str(tmp_path / "none"), "--out", str(tmp_path / "out"),
                            "--workdir", str(tmp_path / "work"), "--budget-s", "60"],
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0 and "No such parameters: {'typo-s1': ['training.epoch']}" in done.stderr, done.stderr
+    assert done.returncode != 0 and said in done.stderr, done.stderr
     assert not any((tmp_path / "work").iterdir())
 
 

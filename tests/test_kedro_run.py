@@ -241,7 +241,7 @@ def test_a_pipeline_run_before_its_inputs_exist_says_what_to_do(tmp_path, real_z
     assert "Traceback" not in output
 
 
-def test_a_misspelt_params_key_or_env_stops_the_run_before_it_starts(tmp_path, real_zip):
+def test_a_misspelt_params_key_value_or_env_stops_the_run_before_it_starts(tmp_path, real_zip):
     fresh = project_copy(tmp_path / "fresh", real_zip)
     done = kedro(fresh, "run", "--env", "quick", "--params", "training.epoch=1,seed=3")
     output = " ".join((done.stdout + done.stderr).split())
@@ -250,6 +250,12 @@ def test_a_misspelt_params_key_or_env_stops_the_run_before_it_starts(tmp_path, r
             "in conf/base or conf/quick") in output
     assert "Traceback" not in output and "Running node" not in output
     assert not (fresh / "data" / "03_primary").exists()  # nothing ran, nothing saved
+    done = kedro(fresh, "run", "--env", "quick", "--params", "training.epochs=abc,inference.align_faces=0")
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0 and "Traceback" not in output and "Running node" not in output
+    assert ("kedro run stopped: --params training.epochs=abc (takes a number, not text), "
+            "inference.align_faces=0 (takes true or false, not a number): the run would fail on it") in output
+    assert not (fresh / "data" / "03_primary").exists()
     done = kedro(fresh, "run", "--env", "qiuck")
     output = " ".join((done.stdout + done.stderr).split())
     assert done.returncode != 0 and "Traceback" not in output

@@ -23,6 +23,8 @@ from mlflow.exceptions import MlflowException
 from deepfer_kedro.core.config import (
     load_parameters,
     merge,
+    mistyped_overrides,
+    parameter_kinds,
     parse_overrides,
     unknown_overrides,
     unknown_overrides_sentence,
@@ -49,7 +51,7 @@ class StartupChecksHook:
     """Before kedro-mlflow starts: work from the project root (the catalog's paths and the embedded
     store are relative to it), check that a tracking server answers within seconds
     (unchecked, MLflow retries an unreachable one for about four minutes), and that every
-    `--params` key names a parameter (Kedro adds a misspelt one unread)."""
+    `--params` key names a parameter (Kedro adds a misspelt one unread) and gets a value of its kind."""
 
     def __init__(self, timeout_s: float = 5.0) -> None:
         self.timeout_s = timeout_s
@@ -70,6 +72,10 @@ class StartupChecksHook:
         unknown = unknown_overrides(overrides, params)
         if unknown:
             raise SystemExit(f"kedro run stopped: {unknown_overrides_sentence(unknown, params, env)}")
+        mistyped = mistyped_overrides(overrides, parameter_kinds(self.conf_dir))
+        if mistyped:
+            raise SystemExit(f"kedro run stopped: --params {', '.join(mistyped)}: the run would fail on it "
+                             "or misread it. The parameters are in conf/base/parameters*.yml (README: the recipe).")
 
     @hook_impl
     def after_context_created(self, context) -> None:

@@ -1,10 +1,13 @@
 """The Kedro-free parameter loader gives exactly what Kedro's own loader gives."""
 
 import pytest
+import yaml
 from kedro.config import OmegaConfigLoader
 
 from deepfer_kedro.core.config import (
     load_parameters,
+    mistyped_overrides,
+    parameter_kinds,
     parse_overrides,
     unknown_overrides,
     unknown_overrides_sentence,
@@ -50,3 +53,23 @@ def test_a_misspelt_override_is_named_with_the_parameter_it_is_close_to():
     sentence = unknown_overrides_sentence(unknown, params, "quick")
     assert sentence.startswith("--params training.epoch (did you mean training.epochs?), seeds (did you mean seed?), "
                                "evaluation.tta.flp (did you mean evaluation.tta.flip?), zzz: no such parameter")
+
+
+def test_an_override_of_the_wrong_kind_is_named_with_the_kind_its_parameter_takes():
+    kinds = parameter_kinds()
+    fitting = ("training.epochs=2,training.learning_rate=1e-4,seed=1,training.jit_compile=false,"
+               "training.verbose=0,training.early_stopping=null,model.weights=w.h5,model.fine_tune_blocks=3,"
+               "evaluation.ensemble=a/trained_model b/trained_model,model.dense_units=[16, 8],"
+               "training.mixed_precision=yes,face_storage=shards")
+    assert mistyped_overrides(parse_overrides(fitting), kinds) == []
+    wrong = "training.epochs=abc,inference.align_faces=0,seed=true,model.dense_units=4,evaluation.tta.flip=[1]"
+    assert mistyped_overrides(parse_overrides(wrong), kinds) == [
+        "training.epochs=abc (takes a number, not text)",
+        "inference.align_faces=0 (takes true or false, not a number)",
+        "seed=true (takes a number, not true or false)",
+        "model.dense_units=4 (takes a list or text, not a number)",
+        "evaluation.tta.flip=[1] (takes true or false, not a list)"]
+    # every override the docs and the search plan use fits
+    plan = yaml.safe_load((PROJECT_ROOT / "benchmarks" / "search.yml").read_text())["runs"]
+    for run in plan:
+        assert mistyped_overrides(parse_overrides(run.get("params")), kinds) == [], run

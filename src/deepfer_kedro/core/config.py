@@ -97,14 +97,60 @@ def unknown_overrides(overrides: dict[str, Any], params: dict[str, Any], prefix:
     return unknown
 
 
+def dotted_items(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Every parameter by its dotted name (``training.epochs``), mappings included."""
+    items = {}
+    for key, value in params.items():
+        items[f"{prefix}{key}"] = value
+        if isinstance(value, dict):
+            items.update(dotted_items(value, f"{prefix}{key}."))
+    return items
+
+
 def dotted_keys(params: dict[str, Any], prefix: str = "") -> list[str]:
     """Every parameter's dotted name (``training.epochs``), mappings included."""
-    keys = []
-    for key, value in params.items():
-        keys.append(f"{prefix}{key}")
-        if isinstance(value, dict):
-            keys += dotted_keys(value, f"{prefix}{key}.")
-    return keys
+    return list(dotted_items(params, prefix))
+
+
+def _kind(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    return {str: "text", list: "a list"}.get(type(value), "a mapping")
+
+
+def parameter_kinds(conf_dir: Path | None = None) -> dict[str, set[str]]:
+    """The kinds of value (a number, text, ...) each dotted parameter has in any environment of
+    ``conf_dir``; ``null`` counts as none."""
+    conf_dir = conf_dir or PROJECT_ROOT / "conf"
+    kinds: dict[str, set[str]] = {}
+    for env in sorted(p.name for p in conf_dir.iterdir() if p.is_dir()):
+        for key, value in dotted_items(load_parameters(env, conf_dir=conf_dir)).items():
+            kinds.setdefault(key, set()).add(_kind(value))
+    return {key: {kind for kind in found if kind} for key, found in kinds.items()}
+
+
+def mistyped_overrides(overrides: dict[str, Any], kinds: dict[str, set[str]]) -> list[str]:
+    """``key=value (takes a number, not text)`` for each override whose value is of a kind its parameter
+    never has: ``--params training.epochs=abc`` would fail after the data is loaded, or
+    ``inference.align_faces=0`` be read as a flag. ``null`` always passes (it switches things off);
+    parameters that are text somewhere (paths, ``auto``) take anything, and lists take text too
+    (Kedro's ``--params`` cuts a list at its commas, so ``evaluation.ensemble`` takes ids
+    separated by spaces)."""
+    wrong = []
+    for key, value in dotted_items(overrides).items():
+        allowed = set(kinds.get(key, ()))
+        kind = _kind(value)
+        if kind in (None, "a mapping") or not allowed or "text" in allowed:
+            continue
+        allowed |= {"text"} if "a list" in allowed else set()
+        if kind not in allowed:
+            shown = str(value).lower() if isinstance(value, bool) else value
+            wrong.append(f"{key}={shown} (takes {' or '.join(sorted(allowed))}, not {kind})")
+    return wrong
 
 
 def unknown_overrides_sentence(unknown: list[str], params: dict[str, Any], env: str) -> str:
