@@ -41,6 +41,7 @@ from deepfer_kedro.core.config import (  # noqa: E402
     load_parameters,
     merge,
     mistyped_overrides,
+    out_of_range,
     parameter_kinds,
     parse_overrides,
     unknown_overrides,
@@ -433,6 +434,9 @@ def main() -> None:
                 if (wrong := mistyped_overrides(parse_overrides(r.get("params")), kinds))}
     if mistyped:  # each would fail after its data is loaded, or misread the value
         sys.exit(f"Values of the wrong kind: {mistyped}")
+    wrong = {run_name(r): bad for r in runs if (bad := out_of_range(load_parameters(r["env"], r.get("params"))))}
+    if wrong:
+        sys.exit(f"Values out of range: {wrong}")
     teachers = {run_name(r): parse_overrides(r.get("params")).get("training", {}).get("teacher_predictions")
                 for r in runs}
     missing = {name: path for name, path in teachers.items() if path and not Path(path).exists()}

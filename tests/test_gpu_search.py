@@ -136,8 +136,10 @@ def test_search_trains_side_by_side_and_chooses_an_ensemble_on_publictest(real_z
     ("training.epoch=3,seed=1", "No such parameters: {'typo-s1': ['training.epoch']}"),
     ("training.epochs=3x,seed=1",
      "Values of the wrong kind: {'typo-s1': ['training.epochs=3x (takes a number, not text)']}"),
+    ("training.epochs=0,seed=1",
+     "Values out of range: {'typo-s1': ['training.epochs=0 (should be greater than or equal to 1)']}"),
 ])
-def test_a_misspelt_parameter_or_value_stops_the_search_before_any_run(tmp_path, params, said):
+def test_a_misspelt_parameter_or_a_bad_value_stops_the_search_before_any_run(tmp_path, params, said):
     plan = tmp_path / "plan.yml"
     plan.write_text(f'runs:\n  - {{recipe: typo, env: quick, params: "{params}"}}\n')
     done = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "gpu_search.py"), "--configs", str(plan),

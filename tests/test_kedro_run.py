@@ -256,6 +256,14 @@ def test_a_misspelt_params_key_value_or_env_stops_the_run_before_it_starts(tmp_p
     assert ("kedro run stopped: --params training.epochs=abc (takes a number, not text), "
             "inference.align_faces=0 (takes true or false, not a number): the run would fail on it") in output
     assert not (fresh / "data" / "03_primary").exists()
+    quick_training = fresh / "conf" / "quick" / "parameters_training.yml"
+    quick_training.write_text(quick_training.read_text().replace("dropout: 0.1", "dropout: 1.5"))
+    done = kedro(fresh, "run", "--env", "quick", "--params", "training.epochs=0")
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0 and "Traceback" not in output and "Running node" not in output
+    assert ("kedro run stopped: model.dropout=1.5 (should be less than 1), training.epochs=0 (should be greater "
+            "than or equal to 1) in conf/base, conf/quick or --params") in output
+    assert not (fresh / "data" / "03_primary").exists()
     done = kedro(fresh, "run", "--env", "qiuck")
     output = " ".join((done.stdout + done.stderr).split())
     assert done.returncode != 0 and "Traceback" not in output

@@ -24,6 +24,7 @@ from deepfer_kedro.core.config import (
     load_parameters,
     merge,
     mistyped_overrides,
+    out_of_range,
     parameter_kinds,
     parse_overrides,
     unknown_overrides,
@@ -51,7 +52,8 @@ class StartupChecksHook:
     """Before kedro-mlflow starts: work from the project root (the catalog's paths and the embedded
     store are relative to it), check that a tracking server answers within seconds
     (unchecked, MLflow retries an unreachable one for about four minutes), and that every
-    `--params` key names a parameter (Kedro adds a misspelt one unread) and gets a value of its kind."""
+    `--params` key names a parameter (Kedro adds a misspelt one unread) and gets a value of its kind,
+    and that the recipe's numbers and choices are in range (`core.config.RecipeParameters`)."""
 
     def __init__(self, timeout_s: float = 5.0) -> None:
         self.timeout_s = timeout_s
@@ -59,9 +61,9 @@ class StartupChecksHook:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        overrides = run_params.get("runtime_params") or {}
-        if not overrides or self.conf_dir is None:
+        if self.conf_dir is None:
             return
+        overrides = run_params.get("runtime_params") or {}
         env = run_params.get("env") or "local"
         env = env if (self.conf_dir / env).is_dir() else "base"
         params = load_parameters(env, conf_dir=self.conf_dir)
@@ -76,6 +78,11 @@ class StartupChecksHook:
         if mistyped:
             raise SystemExit(f"kedro run stopped: --params {', '.join(mistyped)}: the run would fail on it "
                              "or misread it. The parameters are in conf/base/parameters*.yml (README: the recipe).")
+        wrong = out_of_range(merge(params, overrides))
+        if wrong:
+            where = f"conf/base, conf/{env}" + (" or --params" if overrides else "")
+            raise SystemExit(f"kedro run stopped: {', '.join(wrong)} in {where}. The parameters are "
+                             "in conf/base/parameters*.yml (README: the recipe).")
 
     @hook_impl
     def after_context_created(self, context) -> None:

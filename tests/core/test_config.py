@@ -7,6 +7,7 @@ from kedro.config import OmegaConfigLoader
 from deepfer_kedro.core.config import (
     load_parameters,
     mistyped_overrides,
+    out_of_range,
     parameter_kinds,
     parse_overrides,
     unknown_overrides,
@@ -73,3 +74,31 @@ def test_an_override_of_the_wrong_kind_is_named_with_the_kind_its_parameter_take
     plan = yaml.safe_load((PROJECT_ROOT / "benchmarks" / "search.yml").read_text())["runs"]
     for run in plan:
         assert mistyped_overrides(parse_overrides(run.get("params")), kinds) == [], run
+        assert out_of_range(load_parameters(run["env"], run.get("params"))) == [], run
+
+
+@pytest.mark.parametrize("env", ["base", "quick", "sota"])
+def test_every_shipped_recipe_is_in_range(env):
+    assert out_of_range(load_parameters(env)) == []
+
+
+def test_recipe_numbers_and_choices_out_of_range_are_named_with_what_they_should_be():
+    wrong = ("training.epochs=0,training.batch_size=-1,model.dropout=1.5,training.optimizer=adm,"
+             "training.learning_rate=0,evaluation.tta.shift_pixels=-1,model.dense_units=[0],"
+             "training.max_images_per_class=0,augmentation.zoom=1,training.lr_schedule=step")
+    assert sorted(out_of_range(load_parameters("quick", wrong))) == sorted([
+        "training.epochs=0 (should be greater than or equal to 1)",
+        "training.batch_size=-1 (should be greater than or equal to 1)",
+        "model.dropout=1.5 (should be less than 1)",
+        "training.optimizer=adm (should be 'adam', 'adamw' or 'sgd')",
+        "training.learning_rate=0 (should be greater than 0)",
+        "evaluation.tta.shift_pixels=-1 (should be greater than or equal to 0)",
+        "model.dense_units.0=0 (should be greater than or equal to 1)",
+        "training.max_images_per_class=0 (should be greater than or equal to 1)",
+        "augmentation.zoom=1 (should be less than 1)",
+        "training.lr_schedule=step (should be 'plateau' or 'cosine')"])
+    assert out_of_range(load_parameters("quick", "training.epochs=2.5")) == [
+        "training.epochs=2.5 (should be a valid integer)"]  # int() would train 2 epochs without a word
+    # null where the recipe allows it; keys the schema does not list pass
+    fitting = "training.max_images_per_class=null,model.fine_tune_blocks=null,training.ema_momentum=0.999,seed=7"
+    assert out_of_range(load_parameters("sota", fitting)) == []
