@@ -241,3 +241,18 @@ def test_no_align_classifies_a_tilted_face_as_boxed(astronaut_rgb, tmp_path):
     assert np.abs(aligned.filter(like="p_").to_numpy() - as_boxed.filter(like="p_").to_numpy()).max() > 0.01
     [upright_from_45] = load_predictor("default", {"align_min_roll": 45}).predict_frame(tilted)
     assert np.allclose(upright_from_45.probabilities, as_boxed.filter(like="p_").to_numpy()[0], atol=1e-6)
+
+
+def test_the_help_shows_examples_that_parse(capsys):
+    import shlex
+
+    from deepfer_kedro.inference.cli import EXAMPLES, parser
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = capsys.readouterr().out
+    assert "``" not in shown and "examples:" in shown and "deepfer predict photo.jpg" in shown
+    commands = [line.strip().split("  ")[0] for line in EXAMPLES.splitlines()[1:] if "<command>" not in line]
+    assert len(commands) == 4
+    for command in commands:  # each example is a command the parser takes
+        assert parser().parse_args(shlex.split(command)[1:]).command == shlex.split(command)[1]

@@ -89,8 +89,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+EXAMPLES = """examples:
+  deepfer predict photo.jpg holiday/ clip.mp4      the shipped model; one CSV row per face
+  deepfer predict --camera 0 --annotate out/       a webcam, its annotated video and emotions over time in out/
+  deepfer evaluate --model default                 the shipped model's PublicTest and PrivateTest numbers
+  deepfer serve                                    http://127.0.0.1:5001: a photo, a video or a camera in the browser
+  deepfer <command> --help                         every option of a command"""
+
+
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="deepfer", description=__doc__)
+    main = argparse.ArgumentParser(prog="deepfer", description=__doc__.replace("``", ""), epilog=EXAMPLES,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = main.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="classify the faces in images, folders, videos or a camera")
     predict.add_argument("inputs", nargs="*", help="image or video files, folders of them, or video stream URLs "
@@ -195,7 +204,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", help="as for predict")
     serve.add_argument("--runtime", choices=RUNTIMES, help="as for predict")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    serve.add_argument("--port", type=_positive_int, default=5001)
+    serve.add_argument("--port", type=_positive_int, default=5001, help="(default: 5001)")
     serve.add_argument("--max-request-bytes", type=_positive_int, default=32 * 2**20,
                        help="larger request bodies get a 413 before they are read into memory")
     served = commands.add_parser("save-served-model", help="write an MLflow model folder for `mlflow models serve`")
