@@ -195,6 +195,25 @@ def measure_epoch_seconds(classifier: keras.Model, train_batches: FaceBatches, v
     return total
 
 
+def accelerators() -> list[str]:
+    """The GPUs (or TPUs) the Keras backend sees, [] where it sees none: a GPU machine whose CUDA
+    libraries the backend cannot load trains on the CPU without another word."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return [str(device) for device in jax.devices() if device.platform != "cpu"]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [device.name for device in tf.config.list_physical_devices() if device.device_type in ("GPU", "TPU")]
+    if backend == "torch":
+        import torch
+
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return []
+
+
 def configure_distribution(kind: str | None, batch_size: int) -> int:
     """``none``: one device. ``data_parallel``: every device found at run time, through Keras'
     distribution API (``DataParallel``: weights replicated, each batch split across the devices;
@@ -458,9 +477,10 @@ def fit_with_checkpoint(classifier: keras.Model, train_batches: FaceBatches, val
             callbacks.append(keras.callbacks.EarlyStopping(**training["early_stopping"], restore_best_weights=False))
         if training.get("reduce_lr") and training.get("lr_schedule", "plateau") == "plateau":
             callbacks.append(keras.callbacks.ReduceLROnPlateau(**training["reduce_lr"]))
-        logger.info("Training %s on %d images, %s, %d epochs at most", classifier.name, len(train_batches.rows),
+        logger.info("Training %s on %d images, %s, %d epochs at most, on %s", classifier.name,
+                    len(train_batches.rows),
                     f"selecting on {len(val_batches.rows)} val images" if val_batches else "keeping the last epoch",
-                    epochs)
+                    epochs, ", ".join(accelerators()) or "the CPU (no GPU found)")
         # the batches carry their order and class weights: fit must not shuffle or weight again
         classifier.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks,
                        shuffle=False, verbose=training.get("verbose", "auto"))

@@ -9,6 +9,7 @@ import pytest
 
 from deepfer_kedro import models
 from deepfer_kedro.core.data import select_split, split_rows
+from deepfer_kedro.core.training import accelerators
 from deepfer_kedro.labels import EMOTIONS
 from deepfer_kedro.pipelines.training.nodes import (
     history_metrics,
@@ -183,10 +184,14 @@ def test_mixup_and_cutmix_settings_reach_the_training_batches(monkeypatch):
     assert seen["val"][1].max(axis=1).min() == 1  # validation is never mixed
 
 
-def test_training_learns_logs_every_metric_and_keeps_the_best_val_epoch():
+def test_training_learns_logs_every_metric_and_keeps_the_best_val_epoch(caplog):
     faces, index = learnable_faces()
-    model, history = train_model(faces, index, WEIGHTS, SMALL_NET, TRAINING,
-                                 {"horizontal_flip": False, "width_shift": 0.02}, seed=0)
+    with caplog.at_level("INFO", logger="deepfer_kedro.core.training"):
+        model, history = train_model(faces, index, WEIGHTS, SMALL_NET, TRAINING,
+                                     {"horizontal_flip": False, "width_shift": 0.02}, seed=0)
+    # where it trains (a GPU the backend cannot load is "no GPU found" too)
+    where = ", ".join(accelerators()) or "the CPU (no GPU found)"
+    assert f"Training vgg_fer on 84 images, selecting on 84 val images, 4 epochs at most, on {where}" in caplog.text
     for name in ("loss", "accuracy", "precision", "recall", "auc", "f1"):
         assert name in history and f"val_{name}" in history
     assert history["epoch"].tolist() == [1, 2, 3, 4]
