@@ -162,7 +162,7 @@ def measure_epoch_seconds(classifier: keras.Model, train_batches: FaceBatches, v
     xv = np.resize(x_val, (large, *x_val.shape[1:]))
     classifier.optimizer.build(classifier.trainable_variables)
     weights = classifier.get_weights()
-    optimizer_state = [np.array(v) for v in classifier.optimizer.variables]
+    optimizer_state = [keras.ops.convert_to_numpy(v) for v in classifier.optimizer.variables]
 
     def timed(call, faces: int) -> float:
         # a fit with EMA ends by assigning the averages to the weights, and on JAX they then share
