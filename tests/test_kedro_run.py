@@ -241,7 +241,7 @@ def test_a_pipeline_run_before_its_inputs_exist_says_what_to_do(tmp_path, real_z
     assert "Traceback" not in output
 
 
-def test_a_misspelt_params_key_value_or_env_stops_the_run_before_it_starts(tmp_path, real_zip):
+def test_a_misspelt_params_key_value_env_or_pipeline_stops_the_run_before_it_starts(tmp_path, real_zip):
     fresh = project_copy(tmp_path / "fresh", real_zip)
     done = kedro(fresh, "run", "--env", "quick", "--params", "training.epoch=1,seed=3")
     output = " ".join((done.stdout + done.stderr).split())
@@ -264,6 +264,11 @@ def test_a_misspelt_params_key_value_or_env_stops_the_run_before_it_starts(tmp_p
     assert ("kedro run stopped: model.dropout=1.5 (should be less than 1), training.epochs=0 (should be greater "
             "than or equal to 1) in conf/base, conf/quick or --params") in output
     assert not (fresh / "data" / "03_primary").exists()
+    done = kedro(fresh, "run", "--env", "quick", "--pipeline", "evalute")
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0 and "Traceback" not in output
+    assert ("No pipeline named 'evalute' (did you mean evaluate?): the pipelines are augmentation, class_analysis, "
+            "data_processing, evaluate, evaluate_ensemble") in output
     done = kedro(fresh, "run", "--env", "qiuck")
     output = " ".join((done.stdout + done.stderr).split())
     assert done.returncode != 0 and "Traceback" not in output
