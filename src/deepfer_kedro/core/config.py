@@ -228,6 +228,7 @@ class TestTimeAugmentation(_Section):
 
 
 class EvaluationParameters(_Section):
+    split: Literal["test", "val", "train"] = "test"
     batch_size: Count = 256
     max_images_per_class: Count | None = None
     tta: TestTimeAugmentation | None = None
