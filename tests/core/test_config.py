@@ -85,7 +85,8 @@ def test_every_shipped_recipe_is_in_range(env):
 def test_recipe_numbers_and_choices_out_of_range_are_named_with_what_they_should_be():
     wrong = ("training.epochs=0,training.batch_size=-1,model.dropout=1.5,training.optimizer=adm,"
              "training.learning_rate=0,evaluation.tta.shift_pixels=-1,model.dense_units=[0],"
-             "training.max_images_per_class=0,augmentation.zoom=1,training.lr_schedule=step,evaluation.split=tset")
+             "training.max_images_per_class=0,augmentation.zoom=1,training.lr_schedule=step,evaluation.split=tset,"
+             "export.precision=fp16")
     assert sorted(out_of_range(load_parameters("quick", wrong))) == sorted([
         "training.epochs=0 (should be greater than or equal to 1)",
         "training.batch_size=-1 (should be greater than or equal to 1)",
@@ -97,7 +98,8 @@ def test_recipe_numbers_and_choices_out_of_range_are_named_with_what_they_should
         "training.max_images_per_class=0 (should be greater than or equal to 1)",
         "augmentation.zoom=1 (should be less than 1)",
         "training.lr_schedule=step (should be 'plateau' or 'cosine')",
-        "evaluation.split=tset (should be 'test', 'val' or 'train')"])
+        "evaluation.split=tset (should be 'test', 'val' or 'train')",
+        "export.precision=fp16 (should be 'int8' or 'float32')"])
     assert out_of_range(load_parameters("quick", "training.epochs=2.5")) == [
         "training.epochs=2.5 (should be a valid integer)"]  # int() would train 2 epochs without a word
     # null where the recipe allows it; keys the schema does not list pass

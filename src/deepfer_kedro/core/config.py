@@ -234,6 +234,12 @@ class EvaluationParameters(_Section):
     tta: TestTimeAugmentation | None = None
 
 
+class ExportParameters(_Section):
+    precision: Literal["int8", "float32"] = "int8"
+    calibration_faces: Count = 1024
+    recheck_margin: Share = 0.03
+
+
 class RecipeParameters(_Section):
     seed: int = 42
     model: ModelParameters | None = None
@@ -241,6 +247,7 @@ class RecipeParameters(_Section):
     augmentation: AugmentationParameters | None = None
     data_processing: DataProcessingParameters | None = None
     evaluation: EvaluationParameters | None = None
+    export: ExportParameters | None = None  # checked before training: a typo here would fail after it
 
 
 def out_of_range(params: dict[str, Any]) -> list[str]:
