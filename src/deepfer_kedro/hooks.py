@@ -24,13 +24,13 @@ from deepfer_kedro.core.config import (
     load_parameters,
     merge,
     mistyped_overrides,
-    out_of_range,
     parameter_kinds,
     parse_overrides,
     unknown_overrides,
     unknown_overrides_sentence,
 )
 from deepfer_kedro.core.errors import WeightsUnavailableError
+from deepfer_kedro.core.parameter_ranges import out_of_range
 from deepfer_kedro.fer2013 import FER2013Error
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class StartupChecksHook:
     store are relative to it), check that a tracking server answers within seconds
     (unchecked, MLflow retries an unreachable one for about four minutes), and that every
     `--params` key names a parameter (Kedro adds a misspelt one unread) and gets a value of its kind,
-    and that the recipe's numbers and choices are in range (`core.config.RecipeParameters`)."""
+    and that the recipe's numbers and choices are in range (`core.parameter_ranges`)."""
 
     def __init__(self, timeout_s: float = 5.0) -> None:
         self.timeout_s = timeout_s

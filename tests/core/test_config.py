@@ -7,12 +7,12 @@ from kedro.config import OmegaConfigLoader
 from deepfer_kedro.core.config import (
     load_parameters,
     mistyped_overrides,
-    out_of_range,
     parameter_kinds,
     parse_overrides,
     unknown_overrides,
     unknown_overrides_sentence,
 )
+from deepfer_kedro.core.parameter_ranges import out_of_range
 from tests.conftest import PROJECT_ROOT
 
 
