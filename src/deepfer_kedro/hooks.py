@@ -60,7 +60,7 @@ class StartupChecksHook:
         self.conf_dir: Path | None = None
 
     @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any], catalog) -> None:
         if self.conf_dir is None:
             return
         overrides = run_params.get("runtime_params") or {}
@@ -78,7 +78,7 @@ class StartupChecksHook:
         if mistyped:
             raise SystemExit(f"kedro run stopped: --params {', '.join(mistyped)}: the run would fail on it "
                              "or misread it. The parameters are in conf/base/parameters*.yml (README: the recipe).")
-        wrong = out_of_range(merge(params, overrides))
+        wrong = out_of_range(catalog.load("parameters"))  # as Kedro resolved them, interpolations and all
         if wrong:
             where = f"conf/base, conf/{env}" + (" or --params" if overrides else "")
             raise SystemExit(f"kedro run stopped: {', '.join(wrong)} in {where}. The parameters are "
