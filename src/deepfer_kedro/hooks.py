@@ -74,7 +74,7 @@ class StartupChecksHook:
         unknown = unknown_overrides(overrides, params)
         if unknown:
             raise SystemExit(f"kedro run stopped: {unknown_overrides_sentence(unknown, params, env)}")
-        mistyped = mistyped_overrides(overrides, parameter_kinds(self.conf_dir))
+        mistyped = mistyped_overrides(overrides, parameter_kinds(self.conf_dir)) if overrides else []
         if mistyped:
             raise SystemExit(f"kedro run stopped: --params {', '.join(mistyped)}: the run would fail on it "
                              "or misread it. The parameters are in conf/base/parameters*.yml (README: the recipe).")
